@@ -1,0 +1,88 @@
+"""The manager's bookkeeping for one session live in this process."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+
+    import discord
+
+    from .end import EndCode
+    from .session import Session
+    from .stores.base import SessionRecord
+
+__all__ = ["EXPIRE", "EndRequest", "LiveSession", "QueuedInteraction"]
+
+
+class _Expire:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "EXPIRE"
+
+
+EXPIRE = _Expire()
+"""Queue item: the session's deadline passed; expire it unless it was refreshed."""
+
+
+class EndRequest:
+    """Queue item: end the session from outside, then resolve ``done``."""
+
+    __slots__ = ("code", "done", "reason")
+
+    def __init__(self, code: EndCode, reason: str | None, done: asyncio.Future[bool]) -> None:
+        self.code = code
+        self.reason = reason
+        self.done = done
+
+
+class QueuedInteraction:
+    """Queue item: an interaction awaited through ``manager.update``."""
+
+    __slots__ = ("done", "interaction")
+
+    def __init__(
+        self, interaction: discord.Interaction[Any], done: asyncio.Future[None] | None
+    ) -> None:
+        self.interaction = interaction
+        self.done = done
+
+
+class LiveSession:
+    """One session's runtime state: its work queue, its record, a pending stop.
+
+    Work on one session runs one item at a time, in arrival order: the first item makes
+    the entry busy and is served by whichever task brought it; items arriving meanwhile
+    wait in ``queue`` and are served by that same task, so a burst of clicks costs no
+    extra task and no lock object.
+    """
+
+    __slots__ = ("busy", "queue", "record", "runner", "session", "session_id", "stop_request")
+
+    def __init__(self, session_id: str, session: Session[Any] | None = None) -> None:
+        self.session_id = session_id
+        self.session = session
+        self.record: SessionRecord | None = None
+        self.queue: deque[Any] | None = None
+        self.busy = False
+        self.runner: asyncio.Task[Any] | None = None
+        self.stop_request: tuple[EndCode, str | None] | None = None
+
+    def enqueue(self, item: object) -> None:
+        """Queue ``item`` behind the work in progress."""
+        if self.queue is None:
+            self.queue = deque()
+        self.queue.append(item)
+
+    def next_item(self) -> Any:
+        """Return the next queued item, or None."""
+        if self.queue:
+            return self.queue.popleft()
+        return None
+
+    def __repr__(self) -> str:
+        pending = len(self.queue) if self.queue else 0
+        return f"<LiveSession {self.session_id} busy={self.busy} queued={pending}>"

@@ -1,0 +1,134 @@
+"""The manager's background work.
+
+Opening the store, claiming expired sessions from a persistent store, hearing of ends
+in other processes, and shutting down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ._live import EXPIRE, LiveSession
+from .end import EndCode, SessionEndData
+from .errors import StoreError
+
+if TYPE_CHECKING:
+    from .manager import SessionManager
+
+__all__ = ["Background"]
+
+_log = logging.getLogger("nyx_sessions")
+_CLAIM_BATCH = 100
+_MAX_BACKOFF = 30.0
+
+
+class Background:
+    """Background work of one :class:`~nyx_sessions.SessionManager`."""
+
+    __slots__ = ("_manager", "_poller")
+
+    def __init__(self, manager: SessionManager) -> None:
+        self._manager = manager
+        self._poller: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Open the store and start what a persistent or shared store needs."""
+        manager = self._manager
+        await manager.store.open()
+        if manager.store.shared:
+            manager.store.on_end(self._on_remote_end)
+        if manager.store.persistent:
+            self._poller = manager._spawn(self._poll(), "expiry-claims")
+
+    async def _poll(self) -> None:
+        manager = self._manager
+        backoff = manager.poll_interval
+        while True:
+            try:
+                # Claims first, at once: sessions that ran out while no process ran.
+                while True:
+                    claimed = await manager.store.claim_expired(
+                        manager.clock.now(), limit=_CLAIM_BATCH, hold=2 * manager.lease
+                    )
+                    for session_id in claimed:
+                        self._expire(session_id)
+                    if len(claimed) < _CLAIM_BATCH:
+                        break
+            except StoreError as error:
+                _log.warning(
+                    "Claiming expired sessions failed (%s); retrying in %.1fs", error, backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+                continue
+            backoff = manager.poll_interval
+            await asyncio.sleep(manager.poll_interval)
+
+    def _expire(self, session_id: str) -> None:
+        manager = self._manager
+        entry = manager._live.get(session_id)
+        if entry is None:
+            entry = manager._live[session_id] = LiveSession(session_id)
+        if entry.busy:
+            entry.enqueue(EXPIRE)
+            return
+        entry.busy = True
+        manager._spawn(manager._run(entry, EXPIRE), f"expire-{session_id}")
+
+    def _on_remote_end(self, end: SessionEndData) -> None:
+        """Another process ended a session: resolve local waiters, drop the local copy."""
+        manager = self._manager
+        entry = manager._live.get(end.session_id)
+        if entry is None or entry.session is None:
+            return
+        session = entry.session
+        if session.end_code is None:
+            session.end_code = end.code
+        if not entry.busy:
+            manager._drop(entry)
+        manager._resolve(session, end)
+
+    async def close(self, grace: float) -> None:
+        """Stop background work; wait for running updates; settle every local session."""
+        manager = self._manager
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        if manager.store.shared:
+            manager.store.on_end(None)  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + grace
+        # Polled: updates also run in callers' tasks, so there is no task set to wait on.
+        while any(entry.busy for entry in manager._live.values()):  # noqa: ASYNC110
+            if loop.time() >= give_up:
+                break
+            await asyncio.sleep(0.01)
+        for entry in list(manager._live.values()):
+            await self._shut(entry)
+
+    async def _shut(self, entry: LiveSession) -> None:
+        manager = self._manager
+        queued = list(entry.queue or ())
+        entry.queue = None
+        for item in queued:
+            interaction: Any = getattr(item, "interaction", item)
+            if hasattr(interaction, "response"):
+                await manager.responder.unavailable(interaction, StoreError("shutting down"))
+            done = getattr(item, "done", None)
+            if done is not None and not done.done():
+                done.set_result(None if hasattr(item, "interaction") else False)
+        session = entry.session
+        if session is None or session.end_code is not None:
+            manager._live.pop(entry.session_id, None)
+            return
+        if manager.store.persistent:
+            # The session lives on in the store for the next process; only the
+            # waiters in this one learn that this process is done with it.
+            manager._live.pop(entry.session_id, None)
+            manager._resolve(
+                session, SessionEndData(session.id, EndCode.SHUTDOWN, "manager closed")
+            )
+            return
+        await manager._end_now(entry, EndCode.SHUTDOWN, "manager closed")

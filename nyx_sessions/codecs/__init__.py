@@ -1,0 +1,12 @@
+"""Codecs: the custom ids of session components."""
+
+from __future__ import annotations
+
+from nyx_sessions.codecs.custom_id import (
+    CustomIdBuilder,
+    SessionCustomIdCodec,
+    StringIterator,
+    is_valid_session_id,
+)
+
+__all__ = ["CustomIdBuilder", "SessionCustomIdCodec", "StringIterator", "is_valid_session_id"]

@@ -1,0 +1,202 @@
+"""The embedded default store: records in this process's memory, on cachetools."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import math
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from cachetools import TLRUCache
+
+from ..clock import Clock, LoopClock
+from ..errors import (
+    LeaseTimeoutError,
+    RevisionConflictError,
+    SessionLimitError,
+    StoreError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..end import SessionEndData
+    from .base import SessionRecord
+
+__all__ = ["MemoryStore"]
+
+# How long a record outlives its deadline before the cache drops it on its own. The
+# manager removes ended sessions itself; this only bounds what a bug could leave behind.
+_BACKSTOP = 3600.0
+_LEASE_POLL = 0.005
+
+
+class MemoryStore:
+    """Session records in memory, bounded, for one process.
+
+    The store keeps the :class:`~nyx_sessions.stores.base.SessionRecord` objects it is
+    given (no copies), so it costs next to nothing per update. Records whose deadline
+    passed more than an hour ago are dropped by the cache even if nobody removed them,
+    and leases exist only while held.
+
+    Parameters
+    ----------
+    maxsize:
+        The most records kept at once; creating one more raises
+        :class:`~nyx_sessions.errors.SessionLimitError` rather than evicting a live
+        session.
+    clock:
+        The time source, shared with the manager (the manager passes its own).
+    """
+
+    persistent = False
+    shared = False
+
+    __slots__ = ("_clock", "_heap", "_indexed", "_leases", "_maxsize", "_records")
+
+    def __init__(self, *, maxsize: int = 2_000_000, clock: Clock | None = None) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self._maxsize = maxsize
+        self._clock: Clock = clock or LoopClock()
+        self._records: TLRUCache[str, SessionRecord] = self._new_cache()
+        self._leases: dict[str, tuple[str, float]] = {}
+        # The deadline index: what claims see. A claim moves a session's entry here (not
+        # its record), so a process that crashes mid-expiry leaves it to be claimed again.
+        self._indexed: dict[str, float] = {}
+        self._heap: list[tuple[float, str]] = []
+
+    def _new_cache(self) -> TLRUCache[str, SessionRecord]:
+        def ttu(_key: str, record: SessionRecord, now: float) -> float:
+            return math.inf if record.deadline is None else record.deadline + _BACKSTOP
+
+        # One more than maxsize so that the cache never evicts: create() refuses first.
+        return TLRUCache(maxsize=self._maxsize + 1, ttu=ttu, timer=self._now)
+
+    def _now(self) -> float:
+        return self._clock.now()
+
+    def use_clock(self, clock: Clock) -> None:
+        """Take the manager's clock; only before the first record is created."""
+        if len(self._records):
+            raise StoreError("cannot change the clock of a store that holds records")
+        self._clock = clock
+        self._records = self._new_cache()
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    async def open(self) -> None:
+        """Nothing to open."""
+
+    async def aclose(self) -> None:
+        """Nothing to close; the records stay for whoever holds the store."""
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        """Return the record of ``session_id``, or None."""
+        return self._records.get(session_id)
+
+    async def create(self, record: SessionRecord, *, lease_owner: str, lease: float) -> None:
+        """Insert ``record`` at revision 1 and hold its lease."""
+        if record.session_id in self._records:
+            raise StoreError(f"session {record.session_id} already exists")
+        if len(self._records) >= self._maxsize:
+            raise SessionLimitError(f"the memory store holds its maximum of {self._maxsize}")
+        record.revision = 1
+        self._records[record.session_id] = record
+        self._index(record)
+        self._leases[record.session_id] = (lease_owner, self._now() + lease)
+
+    async def acquire(
+        self, session_id: str, *, lease_owner: str, lease: float, wait: float
+    ) -> SessionRecord | None:
+        """Take the lease of ``session_id`` and return its record, or None."""
+        give_up = self._now() + wait
+        loop_deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            record = self._records.get(session_id)
+            if record is None:
+                return None
+            now = self._now()
+            holder = self._leases.get(session_id)
+            if holder is None or holder[0] == lease_owner or holder[1] <= now:
+                self._leases[session_id] = (lease_owner, now + lease)
+                return record
+            # Either clock may be the one that moves (a manual clock in tests).
+            if now >= give_up or asyncio.get_running_loop().time() >= loop_deadline:
+                raise LeaseTimeoutError(f"session {session_id} is busy (lease held elsewhere)")
+            await asyncio.sleep(_LEASE_POLL)
+
+    async def commit(self, record: SessionRecord, *, lease_owner: str, release: bool) -> int:
+        """Save ``record`` when its revision is current and the lease is ours."""
+        stored = self._records.get(record.session_id)
+        if stored is None:
+            raise RevisionConflictError(f"session {record.session_id} no longer exists")
+        holder = self._leases.get(record.session_id)
+        if holder is not None and holder[0] != lease_owner and holder[1] > self._now():
+            raise RevisionConflictError(f"session {record.session_id} is leased by another owner")
+        if stored is not record and stored.revision != record.revision:
+            raise RevisionConflictError(
+                f"session {record.session_id} is at revision {stored.revision}, "
+                f"not {record.revision}"
+            )
+        record.revision += 1
+        self._records[record.session_id] = record  # re-set: the cache recomputes its expiry
+        self._index(record)
+        if release:
+            self._leases.pop(record.session_id, None)
+        return record.revision
+
+    async def release(self, session_id: str, *, lease_owner: str) -> None:
+        """Drop the lease if ``lease_owner`` holds it."""
+        holder = self._leases.get(session_id)
+        if holder is not None and holder[0] == lease_owner:
+            del self._leases[session_id]
+
+    async def remove(self, session_id: str) -> bool:
+        """Delete the record and its lease; True when it existed."""
+        self._leases.pop(session_id, None)
+        self._indexed.pop(session_id, None)
+        return self._records.pop(session_id, None) is not None
+
+    async def claim_expired(self, now: float, *, limit: int, hold: float) -> list[str]:
+        """Return the ids whose deadline passed, pushing each deadline to ``now + hold``."""
+        claimed: list[str] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now and len(claimed) < limit:
+            when, session_id = heapq.heappop(heap)
+            if self._indexed.get(session_id) != when:
+                continue  # stale entry: the deadline moved on or the record is gone
+            if session_id not in self._records:
+                del self._indexed[session_id]
+                continue
+            self._push(session_id, now + hold)
+            claimed.append(session_id)
+        return claimed
+
+    async def count_by_type(self) -> dict[str, int]:
+        """Return the number of records per session type."""
+        return dict(Counter(record.session_type for record in self._records.values()))
+
+    async def publish_end(self, end: SessionEndData) -> None:
+        """No other process shares this store: nothing to tell."""
+
+    def on_end(self, callback: Callable[[SessionEndData], None] | None) -> None:
+        """No other process shares this store: the callback is never called."""
+
+    def _index(self, record: SessionRecord) -> None:
+        if record.deadline is None:
+            self._indexed.pop(record.session_id, None)
+        elif self._indexed.get(record.session_id) != record.deadline:
+            self._push(record.session_id, record.deadline)
+
+    def _push(self, session_id: str, when: float) -> None:
+        self._indexed[session_id] = when
+        heapq.heappush(self._heap, (when, session_id))
+        if len(self._heap) > 2 * len(self._indexed) + 1024:
+            self._heap = [(when, key) for key, when in self._indexed.items()]
+            heapq.heapify(self._heap)
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore records={len(self._records)} maxsize={self._maxsize}>"
