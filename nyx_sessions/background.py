@@ -101,7 +101,7 @@ class Background:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + grace
         # Polled: updates also run in callers' tasks, so there is no task set to wait on.
-        while any(entry.busy for entry in manager._live.values()):  # noqa: ASYNC110
+        while any(entry.busy for entry in manager._live.values()):
             if loop.time() >= give_up:
                 break
             await asyncio.sleep(0.01)

@@ -122,6 +122,8 @@ def test_valid_session_ids() -> None:
     assert is_valid_session_id("A-z_09")
     assert is_valid_session_id("-" * 64)
     assert not is_valid_session_id("a" * 65)
+    for not_a_str in (None, 1, b"abc", ["abc"]):
+        assert not is_valid_session_id(not_a_str)
 
 
 def test_repr(codec: SessionCustomIdCodec) -> None:
@@ -427,7 +429,7 @@ def test_str_subclasses_are_plain_strings(codec: SessionCustomIdCodec) -> None:
 
 # --- properties ---------------------------------------------------------------------------
 
-PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, derandomize=True)
+PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 SEPARATORS = st.sampled_from([":", "|", "/", "~", "."])
 
 

@@ -1,0 +1,26 @@
+"""Command line: ``python -m nyx_sessions demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen command; return the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m nyx_sessions", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="play a few sessions in the offline Discord (no token)")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from .demo import main as demo
+
+        return demo()
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""``python -m nyx_sessions demo``: a few sessions played end to end in the offline Discord.
+
+No token and no network: a real discord.py client talks to the offline Discord on
+127.0.0.1, and the transcript shows what users would see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from . import AbstractSession, EndCode, OwnerOnly, SessionEvent, SessionManager
+from .testing import ManualClock, OfflineDiscord
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .testing import InteractionResult, OfflineMessage, OfflineUser
+
+__all__ = ["main", "run_demo"]
+
+
+class Counter(AbstractSession[int]):
+    """Counts clicks; only its owner may click."""
+
+    ttl = 60
+    update_filter = OwnerOnly()
+
+    async def start(self) -> None:
+        self.data["count"] = 0
+        assert self.start_interaction is not None
+        await self.start_interaction.response.send_message("Count: 0", view=self._view())
+
+    def _view(self) -> discord.ui.View:
+        view = discord.ui.View(timeout=None)
+        view.add_item(discord.ui.Button(label="+1", custom_id=self.custom_id.push("inc").build()))
+        view.add_item(
+            discord.ui.Button(
+                label="Done",
+                style=discord.ButtonStyle.success,
+                custom_id=self.custom_id.push("done").build(),
+            )
+        )
+        return view
+
+    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
+        assert self.manager is not None
+        action = self.manager.codec.create_iterator(_custom_id(interaction)).get_at(0)
+        if action == "done":
+            await interaction.response.edit_message(
+                content=f"Final count: {self.data['count']}", view=None
+            )
+            await self.stop(result=self.data["count"])
+            return False
+        self.data["count"] += 1
+        await interaction.response.edit_message(content=f"Count: {self.data['count']}")
+        return True
+
+
+class LunchPoll(AbstractSession[dict[str, int]]):
+    """Everyone may vote once (a later vote replaces the earlier one); the owner closes it."""
+
+    ttl = 120
+    choices = ("pizza", "sushi", "salad")
+
+    async def start(self) -> None:
+        self.data["votes"] = {}
+        assert self.start_interaction is not None
+        await self.start_interaction.response.send_message(self._content(), view=self._view())
+
+    def _tally(self) -> dict[str, int]:
+        counts = collections.Counter(self.data["votes"].values())
+        return {choice: counts[choice] for choice in self.choices}
+
+    def _content(self) -> str:
+        tally = ", ".join(f"{choice} {count}" for choice, count in self._tally().items())
+        return f"Lunch vote: {tally}"
+
+    def _view(self) -> discord.ui.View:
+        view = discord.ui.View(timeout=None)
+        view.add_item(
+            discord.ui.Select(
+                placeholder="Pick lunch",
+                custom_id=self.custom_id.push("vote").build(),
+                options=[discord.SelectOption(label=c.title(), value=c) for c in self.choices],
+            )
+        )
+        view.add_item(
+            discord.ui.Button(label="Close vote", custom_id=self.custom_id.push("close").build())
+        )
+        return view
+
+    async def handle_select_menu(self, interaction: discord.Interaction[Any]) -> bool:
+        data: Any = interaction.data
+        self.data["votes"][str(interaction.user.id)] = data["values"][0]
+        await interaction.response.edit_message(content=self._content())
+        return True
+
+    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
+        if interaction.user.id != self.owner_id:
+            await interaction.response.send_message(
+                "Only the person who opened the vote can close it.", ephemeral=True
+            )
+            return False
+        await interaction.response.edit_message(
+            content=f"Vote closed. {self._content()}", view=None
+        )
+        await self.stop(result=self._tally())
+        return False
+
+
+class Confirm(AbstractSession[bool]):
+    """Yes or no; tidies its message when it expires."""
+
+    ttl = 30
+    update_filter = OwnerOnly()
+
+    async def start(self) -> None:
+        assert self.start_interaction is not None
+        await self.start_interaction.response.send_message(
+            "Delete the old logs?", view=self._view(disabled=False)
+        )
+
+    def _view(self, *, disabled: bool) -> discord.ui.View:
+        view = discord.ui.View(timeout=None)
+        for label, style in (("Yes", discord.ButtonStyle.danger), ("No", None)):
+            view.add_item(
+                discord.ui.Button(
+                    label=label,
+                    style=style or discord.ButtonStyle.secondary,
+                    disabled=disabled,
+                    custom_id=self.custom_id.push(label.lower()).build(),
+                )
+            )
+        return view
+
+    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
+        assert self.manager is not None
+        answer = self.manager.codec.create_iterator(_custom_id(interaction)).get_at(0) == "yes"
+        await interaction.response.edit_message(
+            content="Deleted." if answer else "Kept.", view=None
+        )
+        await self.stop(result=answer)
+        return False
+
+    async def end(self) -> None:
+        if self.end_code is EndCode.EXPIRED and self.message is not None:
+            # By message id: works long after the 15-minute interaction token is gone.
+            await self.message.edit(
+                content="Delete the old logs? (no answer, expired)", view=self._view(disabled=True)
+            )
+
+
+def _custom_id(interaction: discord.Interaction[Any]) -> str:
+    data: Any = interaction.data
+    return str(data["custom_id"])
+
+
+class Transcript:
+    """Prints what happens, the way Discord would show it."""
+
+    def __init__(self, console: Console, offline: OfflineDiscord) -> None:
+        self.console = console
+        self.offline = offline
+
+    def heading(self, text: str) -> None:
+        self.console.rule(f"[bold]{text}")
+
+    def note(self, text: str) -> None:
+        self.console.print(f"  [dim]{text}[/dim]")
+
+    def action(self, user: OfflineUser, text: str) -> None:
+        self.console.print(f"[bold cyan]{user.name}[/bold cyan] {text}")
+
+    def message(self, message: OfflineMessage | None, *, title: str = "bot") -> None:
+        from rich.panel import Panel
+        from rich.text import Text
+
+        if message is None:
+            return
+        body = Text(message.content or "")
+        for row in message.components:
+            line = Text()
+            for component in row.get("components", []):
+                line.append(_render_component(component) + " ")
+            if line:
+                body.append("\n")
+                body.append_text(line)
+        flags = " (only you can see this)" if message.ephemeral else ""
+        self.console.print(Panel(body, title=f"{title}{flags}", title_align="left", expand=False))
+
+    def result(self, result: InteractionResult) -> None:
+        if result.message is not None and result.message is not result.source_message:
+            self.message(result.message, title="reply")
+        elif result.source_message is not None:
+            self.message(result.source_message, title="message updated")
+
+
+def _render_component(component: dict[str, Any]) -> str:
+    kind = component.get("type")
+    if kind == discord.ComponentType.button.value:
+        label = component.get("label") or "?"
+        return f"[ {label} ]" + (" (disabled)" if component.get("disabled") else "")
+    if kind in (3, 5, 6, 7, 8):
+        return f"[ {component.get('placeholder') or 'Select'} v ]"
+    return f"<component {kind}>"
+
+
+async def run_demo(console: Console) -> dict[str, Any]:
+    """Play the demo and return each session's end data (used by the tests)."""
+    clock = ManualClock()
+    results: dict[str, Any] = {}
+    async with OfflineDiscord() as offline:
+        manager = SessionManager(offline.client, clock=clock)
+        show = Transcript(console, offline)
+        alice = offline.add_member("alice")
+        bob = offline.add_member("bob")
+        carol = offline.add_member("carol")
+
+        async def on_end(session: AbstractSession[Any], end: Any) -> None:
+            show.note(f"session {type(session).__name__} ended: {end.code.value}")
+
+        manager.add_listener(SessionEvent.END, on_end)
+
+        show.heading("A counter only its owner can click")
+        show.action(alice, "runs /counter")
+        command = await offline.slash_command(alice, "counter", wait=False)
+        counter = Counter(command.interaction)
+        await manager.start(counter)
+        show.message(command.message)
+        for user in (alice, alice, bob, alice):
+            show.action(user, "clicks [ +1 ]")
+            assert command.message is not None
+            show.result(await offline.click(user, command.message, label="+1"))
+        show.action(alice, "clicks [ Done ]")
+        assert command.message is not None
+        show.result(await offline.click(alice, command.message, label="Done"))
+        end = await counter.end_promise
+        show.note(f"end promise: code={end.code.value} result={end.result}")
+        results["counter"] = end
+
+        show.heading("A lunch vote anyone can join")
+        show.action(alice, "runs /lunch")
+        command = await offline.slash_command(alice, "lunch", wait=False)
+        poll = LunchPoll(command.interaction)
+        await manager.start(poll)
+        show.message(command.message)
+        for user, choice in ((alice, "pizza"), (bob, "sushi"), (carol, "pizza")):
+            show.action(user, f"picks {choice}")
+            assert command.message is not None
+            show.result(await offline.select(user, command.message, values=[choice]))
+        show.action(bob, "clicks [ Close vote ]")
+        assert command.message is not None
+        show.result(await offline.click(bob, command.message, label="Close vote"))
+        show.action(alice, "clicks [ Close vote ]")
+        show.result(await offline.click(alice, command.message, label="Close vote"))
+        end = await poll.end_promise
+        show.note(f"end promise: code={end.code.value} result={end.result}")
+        results["poll"] = end
+
+        show.heading("A question nobody answers")
+        show.action(alice, "runs /cleanup")
+        command = await offline.slash_command(alice, "cleanup", wait=False)
+        confirm = Confirm(command.interaction)
+        await manager.start(confirm)
+        show.message(command.message)
+        show.note("... 31 seconds pass (the TTL is 30 s) ...")
+        await clock.advance(31)
+        end = await confirm.end_promise
+        show.message(command.message, title="message edited by end()")
+        show.note(f"end promise: code={end.code.value} result={end.result}")
+        results["confirm"] = end
+        show.action(alice, "clicks [ Yes ] on the expired message")
+        assert command.message is not None
+        show.result(await offline.click(alice, command.message, label="Yes"))
+
+        show.heading("Summary")
+        calls = collections.Counter(f"{r.method} {r.route}" for r in offline.requests)
+        for route, count in sorted(calls.items()):
+            show.note(f"{count:3d} x {route}")
+        await manager.aclose()
+    return results
+
+
+def main() -> int:
+    """Run the demo and print its transcript."""
+    from rich.console import Console
+
+    asyncio.run(run_demo(Console(highlight=False)))
+    return 0

@@ -1,0 +1,601 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import discord
+import pytest
+
+from nyx_sessions import EndCode, SessionEvent, SessionManager
+from nyx_sessions.testing import ManualClock, OfflineDiscord
+from tests.sessions import Counter, Probe
+
+
+@pytest.fixture
+async def offline() -> AsyncIterator[OfflineDiscord]:
+    async with OfflineDiscord() as offline:
+        yield offline
+
+
+@pytest.fixture
+async def manager(offline: OfflineDiscord, clock: ManualClock) -> AsyncIterator[SessionManager]:
+    manager = SessionManager(offline.client, clock=clock)
+    try:
+        yield manager
+    finally:
+        await manager.aclose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+async def start(offline: OfflineDiscord, manager: SessionManager, cls: type[Any], user: Any) -> Any:
+    command = await offline.slash_command(user, "start", wait=False)
+    session = cls(command.interaction)
+    assert await manager.start(session)
+    return session
+
+
+async def test_contract_example(offline: OfflineDiscord, clock: ManualClock) -> None:
+    alice = offline.add_member("alice")
+    manager = SessionManager(offline.client, clock=clock)
+    command = await offline.slash_command(alice, "counter", wait=False)
+
+    session = Counter(command.interaction)
+    started = await manager.start(session)
+    assert started is True
+    message = (await command.wait_answered()) and command.message
+    assert message is not None and message.content == "0"
+    assert [b["label"] for b in message.buttons] == ["+1", "Done"]
+
+    for expected in ("1", "2", "3"):
+        click = await offline.click(alice, message, label="+1")
+        assert click.response is not None
+        assert click.response.type is discord.InteractionResponseType.message_update
+        assert message.content == expected
+    await offline.click(alice, message, label="Done")
+    end = await session.end_promise
+    assert (end.code, end.result, end.reason) == (EndCode.ENDED, 3, None)
+    assert message.content == "done"
+    assert manager.get(session.id) is None
+    await manager.aclose()
+
+
+async def test_session_ids_are_random_compact_and_unguessable(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    command = await offline.slash_command(alice, "x", wait=False)
+    ids = {Counter(command.interaction).id for _ in range(2000)}
+    assert len(ids) == 2000
+    for session_id in list(ids)[:50]:
+        assert len(session_id) == 16  # 96 random bits, URL-safe base64
+    with pytest.raises(ValueError, match="invalid session id"):
+        Counter(command.interaction, session_id="has:colon")
+    assert Counter(command.interaction, session_id="fixed-id").id == "fixed-id"
+
+
+async def test_custom_id_is_a_fresh_builder_on_every_access(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    session = await start(offline, manager, Counter, alice)
+    first = session.custom_id.push("a").build()
+    second = session.custom_id.push("b").build()
+    assert first == f"nyx:{session.id}:a"
+    assert second == f"nyx:{session.id}:b"
+
+
+async def test_concurrent_clicks_never_overlap_and_lose_nothing(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    session = await start(offline, manager, Probe, alice)
+    message = offline.messages[-1]
+    clicks = [offline.click(alice, message, label="go", wait=False) for _ in range(20)]
+    results = await asyncio.gather(*clicks)
+    for result in results:
+        await result.wait_answered()
+    assert session.data["overlaps"] == 0
+    seen = session.data["seen"]
+    assert len(seen) == 20
+    # Arrival order is kept.
+    assert [int(item.rsplit(":", 1)[1]) for item in seen] == [r.id for r in results]
+    assert all(r.response is not None for r in results)
+
+
+async def test_a_session_that_refreshes_outlives_one_that_does_not(
+    offline: OfflineDiscord, manager: SessionManager, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+
+    class Refreshing(Probe):
+        ttl = 10
+        refresh = True
+
+    class Timed(Probe):
+        ttl = 10
+        refresh = False
+
+    refreshing = await start(offline, manager, Refreshing, alice)
+    refreshing_message = offline.messages[-1]
+    timed = await start(offline, manager, Timed, alice)
+    timed_message = offline.messages[-1]
+
+    await clock.advance(6)
+    await offline.click(alice, refreshing_message, label="go")
+    await offline.click(alice, timed_message, label="go")
+    await clock.advance(6)  # 12 s since start: the timed race is over, the other one refreshed
+    end = await asyncio.wait_for(timed.end_promise, 1)
+    assert end.code is EndCode.EXPIRED
+    assert end.result == timed.data["seen"]
+    assert manager.get(refreshing.id) is refreshing
+    await clock.advance(5)  # 11 s since its refresh
+    assert (await asyncio.wait_for(refreshing.end_promise, 1)).code is EndCode.EXPIRED
+
+
+async def test_max_lifetime_caps_refreshes(
+    offline: OfflineDiscord, manager: SessionManager, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+
+    class Capped(Probe):
+        ttl = 10
+        max_lifetime = 25
+
+    session = await start(offline, manager, Capped, alice)
+    message = offline.messages[-1]
+    for _ in range(4):
+        await clock.advance(6)
+        await offline.click(alice, message, label="go")
+    assert manager.get(session.id) is session  # 24 s: still inside the cap
+    await clock.advance(2)
+    assert (await asyncio.wait_for(session.end_promise, 1)).code is EndCode.EXPIRED
+
+
+async def test_stop_from_outside_waits_for_the_end(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    session = await start(offline, manager, Probe, alice)
+    await session.stop(result=["outside"], reason="test")
+    assert session.end_promise.done()
+    end = session.end_promise.result()
+    assert (end.code, end.result, end.reason) == (EndCode.ENDED, ["outside"], "test")
+    assert await manager.end(session) is False  # ended already
+
+
+async def test_stop_inside_a_handler_does_not_deadlock(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    session = await start(offline, manager, Probe, alice)
+    message = offline.messages[-1]
+    click = await offline.click(alice, message, label="stop")
+    end = await asyncio.wait_for(session.end_promise, 1)
+    assert end.code is EndCode.ENDED and end.reason == "stop button"
+    # The handler returned without answering: the manager acknowledged it.
+    assert click.response is not None
+    assert click.response.type is discord.InteractionResponseType.deferred_message_update
+
+
+async def test_end_from_outside_cancels(offline: OfflineDiscord, manager: SessionManager) -> None:
+    alice = offline.add_member("alice")
+    session = await start(offline, manager, Probe, alice)
+    assert await manager.end(session.id, reason="admin") is True
+    end = await session.end_promise
+    assert (end.code, end.reason) == (EndCode.CANCELLED, "admin")
+
+
+async def test_end_waits_for_an_update_in_progress(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    gate = asyncio.Event()
+
+    class Gated(Probe):
+        pass
+
+    Gated.gate = gate
+    session = await start(offline, manager, Gated, alice)
+    click = await offline.click(alice, offline.messages[-1], label="go", wait=False)
+    await asyncio.sleep(0.01)
+    ending = asyncio.ensure_future(manager.end(session))
+    await asyncio.sleep(0.01)
+    assert not ending.done()
+    gate.set()
+    assert await ending is True
+    await click.wait_answered()
+    assert len(session.data["seen"]) == 1
+
+
+async def test_expiry_never_runs_in_the_middle_of_an_update(
+    offline: OfflineDiscord, manager: SessionManager, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+    gate = asyncio.Event()
+
+    class Gated(Probe):
+        ttl = 10
+
+    Gated.gate = gate
+    session = await start(offline, manager, Gated, alice)
+    click = await offline.click(alice, offline.messages[-1], label="go", wait=False)
+    await asyncio.sleep(0.01)
+    await clock.advance(11)  # past the deadline while the handler runs
+    assert not session.end_promise.done()
+    gate.set()
+    await click.wait_answered()
+    await asyncio.sleep(0.01)
+    # The handler returned True: its refresh won; the session lives on.
+    assert not session.end_promise.done()
+    await clock.advance(11)
+    assert (await asyncio.wait_for(session.end_promise, 1)).code is EndCode.EXPIRED
+
+
+async def test_clicks_on_unknown_ended_or_expired_sessions_are_answered(
+    offline: OfflineDiscord, manager: SessionManager, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+    missing: list[str] = []
+
+    async def on_missing(session_id: str, interaction: discord.Interaction[Any]) -> None:
+        missing.append(session_id)
+
+    manager.add_listener(SessionEvent.MISSING, on_missing)
+
+    class Short(Probe):
+        ttl = 5
+
+    session = await start(offline, manager, Short, alice)
+    message = offline.messages[-1]
+    await clock.advance(6)
+    click = await offline.click(alice, message, label="go")
+    assert click.response is not None
+    assert click.ephemeral
+    assert click.message is not None and "expired" in click.message.content
+    await asyncio.sleep(0.01)
+    assert missing == [session.id]
+    assert (await session.end_promise).code is EndCode.EXPIRED
+
+
+async def test_missing_text_is_configurable(offline: OfflineDiscord, clock: ManualClock) -> None:
+    from nyx_sessions import Responder
+
+    alice = offline.add_member("alice")
+    manager = SessionManager(
+        offline.client, clock=clock, responder=Responder(missing="Gone, sorry.")
+    )
+    session = await start(offline, manager, Probe, alice)
+    message = offline.messages[-1]
+    await manager.end(session)
+    click = await offline.click(alice, message, label="go")
+    assert click.message is not None and click.message.content == "Gone, sorry."
+    await manager.aclose()
+
+
+async def test_filter_rejection_is_answered_without_handler_or_refresh(
+    offline: OfflineDiscord, manager: SessionManager, clock: ManualClock
+) -> None:
+    from nyx_sessions import OwnerOnly
+
+    alice = offline.add_member("alice")
+    mallory = offline.add_member("mallory")
+    filtered: list[int] = []
+
+    async def on_filtered(session: Any, interaction: discord.Interaction[Any]) -> None:
+        filtered.append(interaction.user.id)
+
+    manager.add_listener("filtered", on_filtered)
+
+    class Owned(Probe):
+        ttl = 10
+        update_filter = OwnerOnly()
+
+    session = await start(offline, manager, Owned, alice)
+    message = offline.messages[-1]
+    await clock.advance(6)
+    click = await offline.click(mallory, message, label="go")
+    assert click.ephemeral
+    assert click.message is not None
+    assert click.message.content == "Only the person who started this can use it."
+    assert session.data["seen"] == []
+    await asyncio.sleep(0.01)
+    assert filtered == [mallory.id]
+    await clock.advance(5)  # 11 s: the refused click did not refresh the TTL
+    assert (await asyncio.wait_for(session.end_promise, 1)).code is EndCode.EXPIRED
+
+
+async def test_handler_exception_is_logged_reported_and_answered(
+    offline: OfflineDiscord, manager: SessionManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = offline.add_member("alice")
+    errors: list[BaseException] = []
+
+    async def on_error(session: Any, interaction: Any, error: BaseException) -> None:
+        errors.append(error)
+
+    manager.add_listener(SessionEvent.ERROR, on_error)
+    session = await start(offline, manager, Probe, alice)
+    caplog.set_level(logging.ERROR)
+    click = await offline.click(alice, offline.messages[-1], label="boom")
+    assert click.ephemeral
+    assert click.message is not None and "Something went wrong" in click.message.content
+    await asyncio.sleep(0.01)
+    assert [str(e) for e in errors] == ["handler exploded"]
+    nyx_records = [r for r in caplog.records if r.name == "nyx_sessions"]
+    assert any("failed to handle" in r.getMessage() for r in nyx_records)
+    assert not [r for r in caplog.records if r.name.startswith("discord")]
+    # The session survives its handler's failure.
+    await offline.click(alice, offline.messages[-2], label="go")
+    assert len(session.data["seen"]) == 2
+
+
+async def test_a_silent_handler_is_acknowledged(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+
+    class Silent(Probe):
+        answer = False
+
+    await start(offline, manager, Silent, alice)
+    click = await offline.click(alice, offline.messages[-1], label="go")
+    assert click.response is not None
+    assert click.response.type is discord.InteractionResponseType.deferred_message_update
+
+
+async def test_a_slow_handler_is_deferred_in_time(offline: OfflineDiscord) -> None:
+    alice = offline.add_member("alice")
+    manager = SessionManager(offline.client, defer_after=0.05)
+    gate = asyncio.Event()
+
+    class Slow(AbstractSessionWithEdit):
+        pass
+
+    Slow.gate = gate
+    session = Slow((await offline.slash_command(alice, "s", wait=False)).interaction)
+    await manager.start(session)
+    click = await offline.click(alice, offline.messages[-1], label="go", wait=False)
+    response = await click.wait_answered(1)
+    assert response.type is discord.InteractionResponseType.deferred_message_update
+    gate.set()
+    await offline.wait_for_request(
+        lambda r: r.method == "PATCH" and "@original" in r.path, timeout=2
+    )
+    assert offline.messages[-1].content == "late but fine"
+    await manager.aclose()
+
+
+class AbstractSessionWithEdit(Probe):
+    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
+        assert self.gate is not None
+        await self.gate.wait()
+        await interaction.edit_original_response(content="late but fine")
+        return True
+
+
+async def test_start_filter_rejection(offline: OfflineDiscord, manager: SessionManager) -> None:
+    from nyx_sessions import UserIn
+
+    alice = offline.add_member("alice")
+    bob = offline.add_member("bob")
+
+    class AliceOnly(Probe):
+        start_filter = UserIn(alice.id, message="Only Alice may start this.")
+
+    command = await offline.slash_command(bob, "start", wait=False)
+    session = AliceOnly(command.interaction)
+    assert await manager.start(session) is False
+    response = await command.wait_answered()
+    assert response is not None and command.ephemeral
+    assert command.message is not None and command.message.content == "Only Alice may start this."
+    end = await session.end_promise
+    assert end.code is EndCode.REJECTED
+    assert manager.get(session.id) is None
+
+
+async def test_start_that_raises_ends_with_error(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+
+    class Broken(Probe):
+        async def start(self) -> None:
+            raise ValueError("no start")
+
+    command = await offline.slash_command(alice, "start", wait=False)
+    session = Broken(command.interaction)
+    assert await manager.start(session) is False
+    assert (await session.end_promise).code is EndCode.ERROR
+    await command.wait_answered()
+    assert command.ephemeral
+
+
+async def test_selects_and_modals_reach_their_handlers(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+
+    class Menus(Probe):
+        async def start(self) -> None:
+            view = discord.ui.View(timeout=None)
+            view.add_item(
+                discord.ui.Select(
+                    custom_id=self.custom_id.push("s").build(),
+                    options=[discord.SelectOption(label="A", value="a")],
+                )
+            )
+            view.add_item(discord.ui.UserSelect(custom_id=self.custom_id.push("u").build()))
+            view.add_item(discord.ui.RoleSelect(custom_id=self.custom_id.push("r").build()))
+            view.add_item(discord.ui.ChannelSelect(custom_id=self.custom_id.push("c").build()))
+            view.add_item(
+                discord.ui.MentionableSelect(custom_id=self.custom_id.push("m").build())
+            )
+            assert self.start_interaction is not None
+            await self.start_interaction.response.send_message("menus", view=view)
+
+    session = await start(offline, manager, Menus, alice)
+    message = offline.messages[-1]
+    role = offline.add_role("mods")
+    await offline.select(alice, message, values=["a"], custom_id=session.custom_id.push("s").build())
+    await offline.select(alice, message, values=[alice], custom_id=session.custom_id.push("u").build())
+    await offline.select(alice, message, values=[role], custom_id=session.custom_id.push("r").build())
+    await offline.select(
+        alice, message, values=[offline.channel], custom_id=session.custom_id.push("c").build()
+    )
+    await offline.select(alice, message, values=[role], custom_id=session.custom_id.push("m").build())
+    modal = await offline.submit_modal(
+        alice, session.custom_id.push("modal").build(), values={"field": "text"}
+    )
+    assert modal.response is not None
+    kinds = [item.split(":")[1] for item in session.data["seen"]]
+    assert kinds == ["3", "5", "6", "8", "7", str(modal.id)]
+
+
+async def test_foreign_views_and_on_interaction_keep_working(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    calls: list[str] = []
+
+    class Persistent(discord.ui.View):
+        def __init__(self) -> None:
+            super().__init__(timeout=None)
+
+        @discord.ui.button(label="foreign", custom_id="foreign:button")
+        async def foreign(
+            self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]
+        ) -> None:
+            calls.append("view")
+            await interaction.response.send_message("from the view", ephemeral=True)
+
+    offline.client.add_view(Persistent())
+
+    @offline.client.event
+    async def on_interaction(interaction: discord.Interaction[Any]) -> None:
+        calls.append("on_interaction")
+
+    channel_message = await offline.client.get_partial_messageable(offline.channel.id).send(
+        "persistent", view=Persistent()
+    )
+    message = offline.message(channel_message.id)
+    click = await offline.click(alice, message, label="foreign")
+    assert click.message is not None and click.message.content == "from the view"
+    # A session still works next to it, and on_interaction sees both.
+    await start(offline, manager, Probe, alice)
+    await offline.click(alice, offline.messages[-1], label="go")
+    await asyncio.sleep(0.01)
+    assert calls.count("view") == 1
+    assert calls.count("on_interaction") == 2
+
+
+async def test_no_session_view_stays_in_discord_view_store(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    view_store: Any = offline.client._connection._view_store
+    before = (len(view_store._views), len(view_store._synced_message_views))
+    sessions = [await start(offline, manager, Counter, alice) for _ in range(1000)]
+    for session in sessions:
+        await manager.end(session)
+    assert (len(view_store._views), len(view_store._synced_message_views)) == before
+    assert len(view_store._modals) == 0
+    assert manager._live == {}
+    assert len(manager._scheduler) == 0
+    assert await manager.active() == {}
+
+
+async def test_message_id_is_captured_when_the_view_is_sent(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    session = await start(offline, manager, Counter, alice)
+    assert session.message_id == offline.messages[-1].id
+    assert session.message is not None and session.message.id == session.message_id
+
+
+async def test_update_returns_whether_the_interaction_was_ours(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    session = await start(offline, manager, Probe, alice)
+    message = offline.messages[-1]
+    manager.detach()  # feed by hand from here on
+    ours = await offline.click(alice, message, label="go", wait=False)
+    assert await manager.update(ours.interaction) is True
+    assert len(session.data["seen"]) == 1
+    payload = offline.make_interaction_payload(
+        alice, type=3, data={"custom_id": "other:thing", "component_type": 2}
+    )
+    foreign = discord.Interaction(data=payload, state=offline.client._connection)  # type: ignore[arg-type]
+    assert await manager.update(foreign) is False
+
+
+async def test_events_reach_listeners_and_the_client(
+    offline: OfflineDiscord, manager: SessionManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = offline.add_member("alice")
+    seen: list[str] = []
+
+    async def on_start(session: Any) -> None:
+        seen.append("start")
+
+    async def on_update(session: Any, interaction: Any) -> None:
+        seen.append("update")
+
+    async def on_end(session: Any, end: Any) -> None:
+        seen.append(f"end:{end.code.value}")
+
+    async def failing(session: Any) -> None:
+        raise RuntimeError("listener broke")
+
+    @offline.client.event
+    async def on_session_start(session: Any) -> None:
+        seen.append("client:start")
+
+    manager.add_listener(SessionEvent.START, on_start)
+    manager.add_listener(SessionEvent.START, failing)
+    manager.add_listener(SessionEvent.UPDATE, on_update)
+    manager.add_listener(SessionEvent.END, on_end)
+    session = await start(offline, manager, Probe, alice)
+    await offline.click(alice, offline.messages[-1], label="go")
+    await manager.end(session)
+    await asyncio.sleep(0.01)
+    assert sorted(seen) == sorted(["start", "client:start", "update", "end:cancelled"])
+    assert "listener broke" in caplog.text
+    manager.remove_listener(SessionEvent.START, on_start)
+    with pytest.raises(TypeError):
+        manager.add_listener(SessionEvent.START, lambda s: None)  # type: ignore[arg-type]
+
+
+async def test_aclose_ends_memory_sessions_with_shutdown_and_detaches(
+    offline: OfflineDiscord, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+    async with SessionManager(offline.client, clock=clock) as manager:
+        session = await start(offline, manager, Probe, alice)
+    assert (await session.end_promise).code is EndCode.SHUTDOWN
+    assert manager.closed
+    await manager.aclose()  # idempotent
+    from nyx_sessions import ManagerClosedError
+
+    with pytest.raises(ManagerClosedError):
+        await manager.start(Probe((await offline.slash_command(alice, "x", wait=False)).interaction))
+    # Detached: a second manager can attach to the same client.
+    second = SessionManager(offline.client, clock=clock)
+    await second.aclose()
+
+
+async def test_active_counts_live_sessions_per_type(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    await start(offline, manager, Probe, alice)
+    await start(offline, manager, Probe, alice)
+    await start(offline, manager, Counter, alice)
+    assert await manager.active() == {Probe.session_type: 2, Counter.session_type: 1}
