@@ -83,7 +83,11 @@ class Probe(AbstractSession[list[str]]):
                 await self.stop(result=list(self.data["seen"]), reason="stop button")
                 return False
             if self.answer:
-                await interaction.response.edit_message(content=str(len(self.data["seen"])))
+                content = str(len(self.data["seen"]))
+                if interaction.response.is_done():  # deferred by the manager: it ran long
+                    await interaction.edit_original_response(content=content)
+                else:
+                    await interaction.response.edit_message(content=content)
             return self.refresh
         finally:
             self.data["active"] -= 1

@@ -15,8 +15,6 @@ import itertools
 import time
 from typing import TYPE_CHECKING, Any
 
-import discord
-
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -285,7 +283,7 @@ def interaction_payload(
     *,
     interaction_id: int,
     application_id: int,
-    interaction_type: discord.InteractionType,
+    interaction_type: int,
     token: str,
     data: Payload | None,
     channel: Payload,
@@ -300,7 +298,7 @@ def interaction_payload(
     payload: Payload = {
         "id": str(interaction_id),
         "application_id": str(application_id),
-        "type": interaction_type.value,
+        "type": interaction_type,
         "token": token,
         "version": 1,
         "channel": channel,

@@ -330,7 +330,10 @@ class InteractionResult:
         self.response = response
         self._answered.set()
 
-    async def wait_answered(self, timeout: float = 5.0) -> RecordedResponse:
+    async def wait_answered(
+        self,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline per call reads best in tests
+    ) -> RecordedResponse:
         """Wait until the bot acknowledges the interaction and return the response.
 
         Raises

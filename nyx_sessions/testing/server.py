@@ -10,6 +10,8 @@ request is recorded in :attr:`OfflineWorld.requests`; routes it does not know an
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -18,11 +20,11 @@ from aiohttp import BodyPartReader, hdrs, web
 from nyx_sessions.testing.records import RecordedFile, RecordedRequest, RecordedResponse
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
     from nyx_sessions.testing.payloads import Payload
     from nyx_sessions.testing.records import InteractionResult, OfflineMessage
     from nyx_sessions.testing.world import OfflineWorld
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["API_PREFIX", "DiscordError", "OfflineServer"]
 
@@ -42,6 +44,22 @@ _ALLOWED_CALLBACKS = {
     discord.InteractionType.autocomplete.value: {8},
     discord.InteractionType.modal_submit.value: {4, 5, 6, 7},
 }
+
+
+class _Call:
+    """One request with its body already read."""
+
+    __slots__ = ("body", "files", "match", "query", "request")
+
+    def __init__(self, request: web.Request, body: Any, files: list[RecordedFile]) -> None:
+        self.request = request
+        self.body = body
+        self.files = files
+        self.match = request.match_info
+        self.query = request.query
+
+
+_Handler = Callable[[_Call], Awaitable[web.Response]]
 
 
 class DiscordError(Exception):
@@ -96,80 +114,81 @@ class OfflineServer:
             await runner.cleanup()
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._recorder()])
-        routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = [
+        hook = "/webhooks/{webhook_id}/{webhook_token}"
+        commands = "/applications/{application_id}"
+        routes: list[tuple[str, str, _Handler]] = [
             ("GET", "/users/@me", self._get_me),
             ("GET", "/oauth2/applications/@me", self._get_application),
             ("POST", "/users/@me/channels", self._create_dm),
             ("POST", "/interactions/{webhook_id}/{webhook_token}/callback", self._callback),
-            ("GET", "/webhooks/{webhook_id}/{webhook_token}/messages/@original", self._get_hook),
-            ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original", self._edit_hook),
-            ("DELETE", "/webhooks/{webhook_id}/{webhook_token}/messages/@original", self._del_hook),
-            ("GET", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}", self._get_hook),
-            ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}", self._edit_hook),
-            ("DELETE", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}", self._del_hook),
-            ("POST", "/webhooks/{webhook_id}/{webhook_token}", self._followup),
+            # @original first: aiohttp tries routes in order and {message_id} matches it too.
+            ("GET", hook + "/messages/@original", self._get_hook),
+            ("PATCH", hook + "/messages/@original", self._edit_hook),
+            ("DELETE", hook + "/messages/@original", self._delete_hook),
+            ("GET", hook + "/messages/{message_id}", self._get_hook),
+            ("PATCH", hook + "/messages/{message_id}", self._edit_hook),
+            ("DELETE", hook + "/messages/{message_id}", self._delete_hook),
+            ("POST", hook, self._followup),
             ("GET", "/channels/{channel_id}", self._get_channel),
             ("GET", "/channels/{channel_id}/messages", self._list_messages),
             ("POST", "/channels/{channel_id}/messages", self._send_message),
             ("GET", "/channels/{channel_id}/messages/{message_id}", self._get_message),
             ("PATCH", "/channels/{channel_id}/messages/{message_id}", self._edit_message),
             ("DELETE", "/channels/{channel_id}/messages/{message_id}", self._delete_message),
-            ("GET", "/applications/{application_id}/commands", self._get_commands),
-            ("PUT", "/applications/{application_id}/commands", self._put_commands),
-            ("GET", "/applications/{application_id}/guilds/{guild_id}/commands", self._get_commands),
-            ("PUT", "/applications/{application_id}/guilds/{guild_id}/commands", self._put_commands),
+            ("GET", commands + "/commands", self._get_commands),
+            ("PUT", commands + "/commands", self._put_commands),
+            ("GET", commands + "/guilds/{guild_id}/commands", self._get_commands),
+            ("PUT", commands + "/guilds/{guild_id}/commands", self._put_commands),
         ]
+        app = web.Application()
         for method, path, handler in routes:
-            app.router.add_route(method, API_PREFIX + path, handler)
-        app.router.add_route("*", "/{tail:.*}", self._unknown_route)
+            app.router.add_route(method, API_PREFIX + path, self._recorded(handler, path))
+        app.router.add_route("*", "/{tail:.*}", self._recorded(self._unknown_route, None))
         return app
 
-    def _recorder(self) -> Any:
+    def _recorded(
+        self, handler: _Handler, route: str | None
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
         world = self.world
 
-        @web.middleware
-        async def record(
-            request: web.Request,
-            handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-        ) -> web.StreamResponse:
+        async def handle(request: web.Request) -> web.Response:
             body, files = await _read_body(request)
-            resource = request.match_info.route.resource
-            template = resource.canonical if resource is not None else None
-            known = template is not None and template.startswith(API_PREFIX)
             recorded = RecordedRequest(
                 method=request.method,
                 path=request.path.removeprefix(API_PREFIX),
-                route=template.removeprefix(API_PREFIX) if known and template else None,
+                route=route,
                 query=dict(request.query),
                 json=body,
                 files=files,
                 time=world.clock.now(),
             )
-            request["body"], request["files"] = body, files
             try:
-                response = await handler(request)
+                response = await handler(_Call(request, body, files))
             except DiscordError as error:
-                answer = {"code": error.code, "message": error.message}
-                response = _json(answer, error.status)
+                response = _json({"code": error.code, "message": error.message}, error.status)
+            except Exception as error:
+                # A 5xx would make discord.py retry with sleeps of 1, 3, 5 and 7 seconds.
+                _log.exception("the offline Discord failed on %s %s", request.method, request.path)
+                message = f"the offline Discord failed: {error!r}"
+                response = _json({"code": 0, "message": message}, 400)
             recorded.status = response.status
-            if isinstance(response, web.Response) and response.content_type == "application/json":
-                recorded.response = json.loads(response.text or "null")
+            if response.content_type == "application/json" and response.text:
+                recorded.response = json.loads(response.text)
             world.record_request(recorded)
             return response
 
-        return record
+        return handle
 
     # -- login -----------------------------------------------------------------
 
-    async def _get_me(self, request: web.Request) -> web.Response:
+    async def _get_me(self, call: _Call) -> web.Response:
         from nyx_sessions.testing.payloads import user_payload
 
         data = user_payload(self.world.bot)
         data.update(verified=True, mfa_enabled=False, flags=0, locale="en-US")
         return _json(data)
 
-    async def _get_application(self, request: web.Request) -> web.Response:
+    async def _get_application(self, call: _Call) -> web.Response:
         from nyx_sessions.testing.payloads import app_info_payload
 
         world = self.world
@@ -177,39 +196,39 @@ class OfflineServer:
             app_info_payload(application_id=world.application_id, bot=world.bot, owner=world.owner)
         )
 
-    async def _create_dm(self, request: web.Request) -> web.Response:
-        user = self.world.users.get(int(request["body"]["recipient_id"]))
+    async def _create_dm(self, call: _Call) -> web.Response:
+        user = self.world.users.get(int(call.body["recipient_id"]))
         if user is None:
             raise DiscordError(404, 10013, "Unknown User")
         return _json(self.world.channel_payload(self.world.dm_channel(user)))
 
-    async def _unknown_route(self, request: web.Request) -> web.Response:
-        message = f"the offline Discord has no route for {request.method} {request.path}"
+    async def _unknown_route(self, call: _Call) -> web.Response:
+        message = f"the offline Discord has no route for {call.request.method} {call.request.path}"
         raise DiscordError(404, 0, message)
 
     # -- interaction callbacks -------------------------------------------------
 
-    async def _callback(self, request: web.Request) -> web.Response:
+    async def _callback(self, call: _Call) -> web.Response:
         world = self.world
-        result = world.interactions.get(int(request.match_info["webhook_id"]))
-        if result is None or result.token != request.match_info["webhook_token"]:
+        result = world.interactions.get(int(call.match["webhook_id"]))
+        if result is None or result.token != call.match["webhook_token"]:
             raise _unknown_interaction()
         if result.response is not None:
             raise DiscordError(400, 40060, "Interaction has already been acknowledged.")
         now = world.clock.now()
         if now - result.fed_at > self.ack_window:
             raise _unknown_interaction()
-        body: Payload = request["body"] or {}
+        body: Payload = call.body or {}
         callback_type = int(body.get("type", 0))
         interaction_type = int(result.payload["type"])
         if callback_type not in _ALLOWED_CALLBACKS.get(interaction_type, set()):
             raise DiscordError(400, 50035, f"Invalid Form Body: callback type {callback_type}")
         data: Payload | None = body.get("data")
-        message = self._answer(result, callback_type, data or {}, request["files"])
+        message = self._answer(result, callback_type, data or {}, call.files)
         result._acknowledge(
             RecordedResponse(discord.InteractionResponseType(callback_type), data, now)
         )
-        if request.query.get("with_response") not in ("1", "true", "True"):
+        if call.query.get("with_response") not in ("1", "true", "True"):
             return web.Response(status=204)
         ephemeral = bool(message is not None and message.ephemeral and callback_type in (4, 5))
         answer: Payload = {
@@ -226,7 +245,11 @@ class OfflineServer:
         return _json(answer)
 
     def _answer(
-        self, result: InteractionResult, callback_type: int, data: Payload, files: list[RecordedFile]
+        self,
+        result: InteractionResult,
+        callback_type: int,
+        data: Payload,
+        files: list[RecordedFile],
     ) -> OfflineMessage | None:
         world = self.world
         channel_id = int(result.payload["channel_id"])
@@ -256,11 +279,11 @@ class OfflineServer:
 
     # -- the interaction webhook -----------------------------------------------
 
-    def _hook_interaction(self, request: web.Request) -> InteractionResult:
+    def _hook_interaction(self, call: _Call) -> InteractionResult:
         world = self.world
-        if request.match_info["webhook_id"] != str(world.application_id):
+        if call.match["webhook_id"] != str(world.application_id):
             raise DiscordError(404, 10015, "Unknown Webhook")
-        token = request.match_info["webhook_token"]
+        token = call.match["webhook_token"]
         result = next((r for r in world.interactions.values() if r.token == token), None)
         if result is None or world.clock.now() - result.fed_at > TOKEN_LIFETIME:
             raise DiscordError(401, 50027, "Invalid Webhook Token")
@@ -268,9 +291,9 @@ class OfflineServer:
             raise DiscordError(404, 10015, "Unknown Webhook")
         return result
 
-    def _hook_message(self, request: web.Request) -> tuple[InteractionResult, OfflineMessage]:
-        result = self._hook_interaction(request)
-        message_id = request.match_info.get("message_id", "@original")
+    def _hook_message(self, call: _Call) -> tuple[InteractionResult, OfflineMessage]:
+        result = self._hook_interaction(call)
+        message_id = call.match.get("message_id", "@original")
         if message_id == "@original":
             message = result.message
         else:
@@ -280,49 +303,49 @@ class OfflineServer:
             raise _unknown_message()
         return result, message
 
-    async def _get_hook(self, request: web.Request) -> web.Response:
-        return _json(self._hook_message(request)[1].payload)
+    async def _get_hook(self, call: _Call) -> web.Response:
+        return _json(self._hook_message(call)[1].payload)
 
-    async def _edit_hook(self, request: web.Request) -> web.Response:
-        _, message = self._hook_message(request)
-        self.world.edit_message(message, request["body"] or {}, request["files"])
+    async def _edit_hook(self, call: _Call) -> web.Response:
+        _, message = self._hook_message(call)
+        self.world.edit_message(message, call.body or {}, call.files)
         return _json(message.payload)
 
-    async def _del_hook(self, request: web.Request) -> web.Response:
-        _, message = self._hook_message(request)
+    async def _delete_hook(self, call: _Call) -> web.Response:
+        _, message = self._hook_message(call)
         message.deleted = True
         return web.Response(status=204)
 
-    async def _followup(self, request: web.Request) -> web.Response:
-        result = self._hook_interaction(request)
-        body: Payload = request["body"] or {}
+    async def _followup(self, call: _Call) -> web.Response:
+        result = self._hook_interaction(call)
+        body: Payload = call.body or {}
         original = result.message
         loading = original is not None and bool(int(original.payload["flags"]) & _LOADING)
         if loading and original is not None and not original.deleted:
             # After a "thinking" deferral, Discord turns the first followup into the
             # deferred message itself: it edits @original instead of posting anew.
-            self.world.edit_message(original, body, request["files"])
+            self.world.edit_message(original, body, call.files)
             message = original
         else:
             message = self.world.create_message(
-                int(result.payload["channel_id"]), body, request["files"], interaction=result
+                int(result.payload["channel_id"]), body, call.files, interaction=result
             )
             result.followups.append(message)
-        if request.query.get("wait") in ("1", "true", "True"):
+        if call.query.get("wait") in ("1", "true", "True"):
             return _json(message.payload)
         return web.Response(status=204)
 
     # -- channels and their messages -------------------------------------------
 
-    def _channel_id(self, request: web.Request) -> int:
-        channel_id = int(request.match_info["channel_id"])
+    def _channel_id(self, call: _Call) -> int:
+        channel_id = int(call.match["channel_id"])
         if channel_id not in self.world.channels:
             raise DiscordError(404, 10003, "Unknown Channel")
         return channel_id
 
-    def _channel_message(self, request: web.Request) -> OfflineMessage:
-        channel_id = self._channel_id(request)
-        message = self.world.messages.get(int(request.match_info["message_id"]))
+    def _channel_message(self, call: _Call) -> OfflineMessage:
+        channel_id = self._channel_id(call)
+        message = self.world.messages.get(int(call.match["message_id"]))
         # Ephemeral messages exist only for the interaction webhook, not in the channel.
         if message is None or message.deleted or message.ephemeral:
             raise _unknown_message()
@@ -330,13 +353,13 @@ class OfflineServer:
             raise _unknown_message()
         return message
 
-    async def _get_channel(self, request: web.Request) -> web.Response:
-        channel = self.world.channels[self._channel_id(request)]
+    async def _get_channel(self, call: _Call) -> web.Response:
+        channel = self.world.channels[self._channel_id(call)]
         return _json(self.world.channel_payload(channel))
 
-    async def _list_messages(self, request: web.Request) -> web.Response:
-        channel_id = self._channel_id(request)
-        limit = int(request.query.get("limit", "50"))
+    async def _list_messages(self, call: _Call) -> web.Response:
+        channel_id = self._channel_id(call)
+        limit = int(call.query.get("limit", "50"))
         visible = [
             m.payload
             for m in reversed(self.world.messages.values())
@@ -344,42 +367,44 @@ class OfflineServer:
         ]
         return _json(visible[:limit])
 
-    async def _send_message(self, request: web.Request) -> web.Response:
-        body: Payload = request["body"] or {}
-        if not any(body.get(key) for key in ("content", "embeds", "components", "poll")):
-            if not request["files"]:
-                raise DiscordError(400, 50006, "Cannot send an empty message")
+    async def _send_message(self, call: _Call) -> web.Response:
+        body: Payload = call.body or {}
+        empty = not any(body.get(key) for key in ("content", "embeds", "components", "poll"))
+        if empty and not call.files:
+            raise DiscordError(400, 50006, "Cannot send an empty message")
         message_type = 19 if body.get("message_reference") else 0
         flags = int(body.get("flags") or 0) & ~_EPHEMERAL
         message = self.world.create_message(
-            self._channel_id(request), {**body, "flags": flags}, request["files"],
+            self._channel_id(call),
+            {**body, "flags": flags},
+            call.files,
             message_type=message_type,
         )
         return _json(message.payload)
 
-    async def _get_message(self, request: web.Request) -> web.Response:
-        return _json(self._channel_message(request).payload)
+    async def _get_message(self, call: _Call) -> web.Response:
+        return _json(self._channel_message(call).payload)
 
-    async def _edit_message(self, request: web.Request) -> web.Response:
-        message = self._channel_message(request)
-        self.world.edit_message(message, request["body"] or {}, request["files"])
+    async def _edit_message(self, call: _Call) -> web.Response:
+        message = self._channel_message(call)
+        self.world.edit_message(message, call.body or {}, call.files)
         return _json(message.payload)
 
-    async def _delete_message(self, request: web.Request) -> web.Response:
-        self._channel_message(request).deleted = True
+    async def _delete_message(self, call: _Call) -> web.Response:
+        self._channel_message(call).deleted = True
         return web.Response(status=204)
 
     # -- application commands --------------------------------------------------
 
-    async def _get_commands(self, request: web.Request) -> web.Response:
-        guild_id = request.match_info.get("guild_id")
+    async def _get_commands(self, call: _Call) -> web.Response:
+        guild_id = call.match.get("guild_id")
         return _json(self.world.commands.get(int(guild_id) if guild_id else None, []))
 
-    async def _put_commands(self, request: web.Request) -> web.Response:
+    async def _put_commands(self, call: _Call) -> web.Response:
         world = self.world
-        guild_id = request.match_info.get("guild_id")
+        guild_id = call.match.get("guild_id")
         commands = []
-        for command in request["body"] or []:
+        for command in call.body or []:
             stored = {
                 **command,
                 "id": str(world.new_id()),

@@ -55,10 +55,13 @@ _LOADING = 1 << 7
 # The only flags that an edit may change: SUPPRESS_EMBEDS and IS_COMPONENTS_V2.
 _EDITABLE_FLAGS = (1 << 2) | (1 << 15)
 
+
 class OfflineWorld:
     """One application, its bot user, one guild and everything the bot sent."""
 
-    def __init__(self, *, clock: Clock, bot_name: str, bot_permissions: discord.Permissions) -> None:
+    def __init__(
+        self, *, clock: Clock, bot_name: str, bot_permissions: discord.Permissions
+    ) -> None:
         self.clock = clock
         self.new_id = payloads.SnowflakeFactory()
         self.application_id = self.new_id()
@@ -75,7 +78,9 @@ class OfflineWorld:
         self.interactions: dict[int, InteractionResult] = {}
         self.commands: dict[int | None, list[Payload]] = {}
         self.requests: list[RecordedRequest] = []
-        self._request_waiters: list[tuple[Callable[[RecordedRequest], bool], asyncio.Future[RecordedRequest]]] = []
+        self._request_waiters: list[
+            tuple[Callable[[RecordedRequest], bool], asyncio.Future[RecordedRequest]]
+        ] = []
 
         self.everyone = OfflineRole(
             self.guild_id, "@everyone", DEFAULT_EVERYONE_PERMISSIONS, position=0
@@ -96,7 +101,7 @@ class OfflineWorld:
         return user
 
     def member_permissions(self, user: OfflineUser) -> int:
-        """The permissions of ``user`` in the guild's channels, as interactions carry them."""
+        """Return the permissions of ``user`` in channels, as interactions carry them."""
         if user.permissions is not None:
             return user.permissions.value
         if user.id == self.owner.id:
@@ -109,7 +114,7 @@ class OfflineWorld:
         return value
 
     def member_payload(self, user: OfflineUser, *, with_user: bool = True) -> Payload:
-        """The member object of ``user``, with its permissions."""
+        """Return the member object of ``user``, with its permissions."""
         return payloads.member_payload(
             user,
             joined_at=self.joined_at[user.id],
@@ -118,7 +123,7 @@ class OfflineWorld:
         )
 
     def guild_payload(self) -> Payload:
-        """The guild with its roles, channels and members, as ``GUILD_CREATE`` sends it."""
+        """Return the guild with roles, channels and members, as ``GUILD_CREATE`` has it."""
         members = [
             payloads.member_payload(user, joined_at=self.joined_at[user.id])
             for user in self.users.values()
@@ -133,15 +138,17 @@ class OfflineWorld:
             members=members,
         )
 
-    def channel_payload(self, channel: OfflineChannel, *, permissions: int | None = None) -> Payload:
-        """The channel object of ``channel``; DM channels list their recipient."""
+    def channel_payload(
+        self, channel: OfflineChannel, *, permissions: int | None = None
+    ) -> Payload:
+        """Return the channel object of ``channel``; DM channels list their recipient."""
         recipients = []
         if channel.recipient_id is not None:
             recipients.append(self.users[channel.recipient_id])
         return payloads.channel_payload(channel, recipients=recipients, permissions=permissions)
 
     def dm_channel(self, user: OfflineUser) -> OfflineChannel:
-        """The DM channel between the bot and ``user``, made on first use."""
+        """Return the DM channel between the bot and ``user``, made on first use."""
         channel = self.dm_channels.get(user.id)
         if channel is None:
             channel = OfflineChannel(
@@ -197,7 +204,9 @@ class OfflineWorld:
         self.messages[message.id] = message
         return message
 
-    def edit_message(self, message: OfflineMessage, body: Payload, files: list[RecordedFile]) -> None:
+    def edit_message(
+        self, message: OfflineMessage, body: Payload, files: list[RecordedFile]
+    ) -> None:
         """Apply an edit-message request ``body`` to ``message``."""
         old = message.payload
         new = copy.deepcopy(old)
@@ -276,7 +285,9 @@ class OfflineWorld:
         self._request_waiters = remaining
 
     async def wait_for_request(
-        self, predicate: Callable[[RecordedRequest], bool], timeout: float
+        self,
+        predicate: Callable[[RecordedRequest], bool],
+        timeout: float,  # noqa: ASYNC109 - the public API takes a timeout
     ) -> RecordedRequest:
         """Return the first recorded request that matches, waiting for it if need be."""
         for request in self.requests:

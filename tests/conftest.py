@@ -1,0 +1,3 @@
+"""Shared pytest configuration; fixtures that several test modules need go here."""
+
+from __future__ import annotations
