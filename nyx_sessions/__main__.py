@@ -13,13 +13,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nyx_sessions", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="play a few sessions in the offline Discord (no token)")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        from .demo import main as demo
+    parser.parse_args(argv)
+    from .demo import main as demo
 
-        return demo()
-    parser.error(f"unknown command {args.command}")
-    return 2
+    return demo()
 
 
 if __name__ == "__main__":

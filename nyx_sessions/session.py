@@ -58,8 +58,6 @@ class Session(Protocol[ResultT_co]):
     does not fit.
     """
 
-    session_type: ClassVar[str]
-    data_version: ClassVar[int]
     id: str
     manager: SessionManager | None
     start_interaction: discord.Interaction[Any] | None
@@ -67,13 +65,40 @@ class Session(Protocol[ResultT_co]):
     guild_id: int | None
     channel_id: int | None
     message_id: int | None
-    ttl: float | None
-    max_lifetime: float | None
-    start_filter: SessionStartFilter | None
-    update_filter: SessionUpdateFilter | None
     data: dict[str, Any]
     result: Any
     end_code: EndCode | None
+
+    # Read-only here, so that subclasses may narrow them (``ttl = 60``).
+    @property
+    def session_type(self) -> str:
+        """The stable name of the session's class, recorded by persistent stores."""
+        ...
+
+    @property
+    def data_version(self) -> int:
+        """The version of the layout of :attr:`data`."""
+        ...
+
+    @property
+    def ttl(self) -> float | None:
+        """Seconds of inactivity before the session expires, or None."""
+        ...
+
+    @property
+    def max_lifetime(self) -> float | None:
+        """Absolute cap on the session's life in seconds, or None."""
+        ...
+
+    @property
+    def start_filter(self) -> SessionStartFilter | None:
+        """The filter applied when the session starts."""
+        ...
+
+    @property
+    def update_filter(self) -> SessionUpdateFilter | None:
+        """The filter applied to every interaction the session receives."""
+        ...
 
     @property
     def end_promise(self) -> asyncio.Future[SessionEndData]:

@@ -1,0 +1,456 @@
+"""The state codec: session records and free values as versioned msgpack.
+
+A record is one msgpack array whose first element is the format version::
+
+    [FORMAT_VERSION, session_id, session_type, owner_id, guild_id, channel_id,
+     message_id, data, data_version, created_at, ttl, deadline, hard_deadline,
+     revision, result]
+
+The version is read before anything else, so a record written by a newer release is
+refused with :class:`~nyx_sessions.errors.RecordVersionError` instead of being misread.
+
+Inside ``data`` and ``result`` (nested anywhere, dict keys included), the values that
+msgpack lacks travel as extension types with stable codes:
+
+====  =================  ===============================================================
+code  type               payload
+====  =================  ===============================================================
+1     ``tuple``          the items, packed as an array
+2     ``set``            the items, packed as an array
+3     ``frozenset``      the items, packed as an array
+4     ``datetime``       local fields, fold, UTC offset in microseconds, zone key or nil
+5     ``date``           year, month, day
+6     ``timedelta``      days, seconds, microseconds
+7     ``uuid.UUID``      the 16 bytes
+8     ``enum.Enum``      ``"module.QualName"`` of a registered enum, then the value
+====  =================  ===============================================================
+
+Only timezone-aware datetimes are accepted: a naive one means a different instant in
+every process that reads it. Bytes-like values (``bytes``, ``bytearray``,
+``memoryview``) come back as ``bytes``. Anything else is refused when it is encoded,
+with a :class:`~nyx_sessions.errors.StateEncodeError` that names where it sits, e.g.
+``data['items'][2]: cannot encode <class 'object'>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+import zoneinfo
+from typing import TYPE_CHECKING, Any, Final
+
+import msgpack
+
+from ..errors import (
+    CorruptRecordError,
+    RecordError,
+    RecordTooLargeError,
+    RecordVersionError,
+    StateEncodeError,
+)
+from ..stores.base import SessionRecord
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+__all__ = ["FORMAT_VERSION", "StateCodec"]
+
+FORMAT_VERSION: Final = 1
+"""The record format this release writes; it reads this one and every older one."""
+
+_TUPLE, _SET, _FROZENSET, _DATETIME, _DATE, _TIMEDELTA, _UUID, _ENUM = range(1, 9)
+_FIELDS_V1 = 15
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+# msgpack's own limit; the diagnosis walk stops at the same depth.
+_MAX_DEPTH = 512
+_PLAIN = (type(None), bool, int, float, str, bytes, bytearray, memoryview)
+
+
+class _Unencodable(Exception):
+    """Raised by the packer's ``default`` hook; the diagnosis walk finds the path."""
+
+
+class StateCodec:
+    """Encodes session records and free values as versioned msgpack.
+
+    Parameters
+    ----------
+    enums:
+        Enum classes whose members may appear in session data; each is stored by the
+        stable name ``f"{cls.__module__}.{cls.__qualname__}"`` and its value.
+    max_record_size:
+        The largest encoded record accepted, in bytes, or None for no cap.
+
+    Examples
+    --------
+    >>> codec = StateCodec(enums=[Colour])  # doctest: +SKIP
+    >>> codec.decode_record(codec.encode_record(record)) == record  # doctest: +SKIP
+    True
+    """
+
+    __slots__ = ("_enum_by_name", "_enum_names", "max_record_size")
+
+    def __init__(
+        self,
+        *,
+        enums: Iterable[type[enum.Enum]] = (),
+        max_record_size: int | None = 1_000_000,
+    ) -> None:
+        if max_record_size is not None and max_record_size < 1:
+            raise ValueError("max_record_size must be positive or None")
+        self.max_record_size = max_record_size
+        self._enum_by_name: dict[str, type[enum.Enum]] = {}
+        self._enum_names: dict[type[enum.Enum], str] = {}
+        for cls in enums:
+            if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
+                raise TypeError(f"{cls!r} is not an enum.Enum subclass")
+            name = f"{cls.__module__}.{cls.__qualname__}"
+            if self._enum_by_name.get(name, cls) is not cls:
+                raise ValueError(f"two registered enums share the name {name!r}")
+            self._enum_by_name[name] = cls
+            self._enum_names[cls] = name
+
+    # -- records ---------------------------------------------------------------------------
+
+    def encode_record(self, record: SessionRecord) -> bytes:
+        """Encode ``record``.
+
+        Raises
+        ------
+        StateEncodeError
+            A field holds a value that cannot be encoded; the message names it.
+        RecordTooLargeError
+            The encoded record is larger than ``max_record_size``.
+        """
+        fields = [
+            FORMAT_VERSION,
+            _check(record.session_id, str, "session_id"),
+            _check(record.session_type, str, "session_type"),
+            _check(record.owner_id, int, "owner_id"),
+            _check_optional(record.guild_id, int, "guild_id"),
+            _check_optional(record.channel_id, int, "channel_id"),
+            _check_optional(record.message_id, int, "message_id"),
+            _check(record.data, dict, "data"),
+            _check(record.data_version, int, "data_version"),
+            _float(record.created_at, "created_at"),
+            _optional_float(record.ttl, "ttl"),
+            _optional_float(record.deadline, "deadline"),
+            _optional_float(record.hard_deadline, "hard_deadline"),
+            _check(record.revision, int, "revision"),
+        ]
+        head = self._pack(fields[:7], "record")
+        body = self._pack(record.data, "data")
+        tail = self._pack(fields[8:], "record")
+        result = self._pack(record.result, "result")
+        # Packed piecewise so that an error names its field; the array header joins them.
+        raw = b"".join((b"\xdc" + _FIELDS_V1.to_bytes(2, "big"), head[1:], body, tail[1:], result))
+        if self.max_record_size is not None and len(raw) > self.max_record_size:
+            raise RecordTooLargeError(
+                f"record of session {record.session_id} is {len(raw)} bytes, "
+                f"over the limit of {self.max_record_size} bytes"
+            )
+        return raw
+
+    def decode_record(self, raw: bytes) -> SessionRecord:
+        """Decode a record written by :meth:`encode_record` (this or an older release).
+
+        Raises
+        ------
+        RecordVersionError
+            The record was written by a newer format version.
+        CorruptRecordError
+            The bytes are not a record: undecodable, or of the wrong shape or types.
+        """
+        try:
+            unpacker = msgpack.Unpacker(
+                raw=False,
+                strict_map_key=False,
+                ext_hook=self._ext_hook,
+                max_buffer_size=max(len(raw), 1),
+            )
+            unpacker.feed(raw)
+            size = unpacker.read_array_header()
+            version = unpacker.unpack()
+            if type(version) is not int or version < 1:
+                raise CorruptRecordError(f"not a session record (format version {version!r})")
+            if version > FORMAT_VERSION:
+                raise RecordVersionError(
+                    f"record format {version} is newer than this release reads "
+                    f"(up to {FORMAT_VERSION}); upgrade nyx-sessions"
+                )
+            if size != _FIELDS_V1:
+                raise CorruptRecordError(f"record has {size} fields, expected {_FIELDS_V1}")
+            fields = [unpacker.unpack() for _ in range(size - 1)]
+            if unpacker.tell() != len(raw):
+                raise CorruptRecordError("trailing bytes after the record")
+        except RecordError:
+            raise
+        except Exception as error:
+            raise CorruptRecordError(f"undecodable record: {_describe(error)}") from error
+        return _record_v1(fields)
+
+    # -- free values -----------------------------------------------------------------------
+
+    def encode_value(self, value: Any) -> bytes:
+        """Encode any value that may appear in session data (a pub/sub payload, say).
+
+        Raises
+        ------
+        StateEncodeError
+            ``value`` holds something that cannot be encoded; the message names it.
+        """
+        return self._pack(value, "value")
+
+    def decode_value(self, raw: bytes) -> Any:
+        """Decode bytes written by :meth:`encode_value`.
+
+        Raises
+        ------
+        CorruptRecordError
+            The bytes cannot be decoded.
+        """
+        return self._unpack(raw)
+
+    # -- msgpack plumbing ------------------------------------------------------------------
+
+    def _pack(self, value: Any, path: str) -> bytes:
+        try:
+            packed: bytes = msgpack.packb(
+                value, default=self._default, use_bin_type=True, strict_types=True
+            )
+        except (_Unencodable, TypeError, ValueError, OverflowError, RecursionError) as error:
+            raise StateEncodeError(self._diagnose(value, path, error)) from None
+        return packed
+
+    def _unpack(self, raw: bytes) -> Any:
+        try:
+            return msgpack.unpackb(
+                raw, raw=False, strict_map_key=False, ext_hook=self._ext_hook, use_list=True
+            )
+        except RecordError:
+            raise
+        except Exception as error:
+            raise CorruptRecordError(f"undecodable value: {_describe(error)}") from error
+
+    def _pack_items(self, items: Iterable[Any]) -> bytes:
+        packed: bytes = msgpack.packb(
+            list(items), default=self._default, use_bin_type=True, strict_types=True
+        )
+        return packed
+
+    def _default(self, value: Any) -> msgpack.ExtType:
+        # Enum first: IntEnum and StrEnum members are ints and strs too.
+        if isinstance(value, enum.Enum):
+            name = self._enum_names.get(type(value))
+            if name is None:
+                raise _Unencodable
+            return msgpack.ExtType(_ENUM, self._pack_items((name, value.value)))
+        cls = type(value)
+        if cls is tuple:
+            return msgpack.ExtType(_TUPLE, self._pack_items(value))
+        if cls is set:
+            return msgpack.ExtType(_SET, self._pack_items(value))
+        if cls is frozenset:
+            return msgpack.ExtType(_FROZENSET, self._pack_items(value))
+        if cls is dt.datetime:
+            return msgpack.ExtType(_DATETIME, self._pack_items(_datetime_fields(value)))
+        if cls is dt.date:
+            return msgpack.ExtType(_DATE, self._pack_items((value.year, value.month, value.day)))
+        if cls is dt.timedelta:
+            fields = (value.days, value.seconds, value.microseconds)
+            return msgpack.ExtType(_TIMEDELTA, self._pack_items(fields))
+        if cls is uuid.UUID:
+            return msgpack.ExtType(_UUID, value.bytes)
+        raise _Unencodable
+
+    def _ext_hook(self, code: int, payload: bytes) -> Any:
+        if code == _UUID:
+            return uuid.UUID(bytes=payload)
+        items = self._unpack(payload)
+        if type(items) is not list:
+            raise CorruptRecordError(f"extension type {code} does not hold an array")
+        decode = self._ext_decoders.get(code)
+        if decode is None:
+            raise CorruptRecordError(f"unknown extension type {code}")
+        return decode(self, items)
+
+    def _decode_enum(self, items: list[Any]) -> enum.Enum:
+        name, value = items
+        cls = self._enum_by_name.get(name)
+        if cls is None:
+            raise CorruptRecordError(
+                f"unknown enum {name!r}: register it with StateCodec(enums=[...])"
+            )
+        try:
+            return cls(value)
+        except ValueError:
+            raise CorruptRecordError(f"{value!r} is not a member of enum {name}") from None
+
+    _ext_decoders: Final[dict[int, Callable[[StateCodec, list[Any]], Any]]] = {
+        _TUPLE: lambda _, items: tuple(items),
+        _SET: lambda _, items: set(items),
+        _FROZENSET: lambda _, items: frozenset(items),
+        _DATETIME: lambda _, items: _datetime_from(*items),
+        _DATE: lambda _, items: dt.date(*items),
+        _TIMEDELTA: lambda _, items: dt.timedelta(*items),
+        _ENUM: _decode_enum,
+    }
+
+    # -- error messages --------------------------------------------------------------------
+
+    def _diagnose(self, value: Any, path: str, error: BaseException) -> str:
+        found = self._find_unencodable(value, path, 0)
+        return found if found is not None else f"{path}: {_describe(error)}"
+
+    def _find_unencodable(self, value: Any, path: str, depth: int) -> str | None:
+        """Walk ``value`` like the packer does; describe the first thing it cannot pack."""
+        if depth >= _MAX_DEPTH:
+            return f"{path}: nested too deeply (over {_MAX_DEPTH} levels, or a reference cycle)"
+        if isinstance(value, enum.Enum):
+            if type(value) not in self._enum_names:
+                cls = type(value)
+                return (
+                    f"{path}: enum {cls.__module__}.{cls.__qualname__} is not registered "
+                    "(pass it to StateCodec(enums=[...]))"
+                )
+            return self._find_unencodable(value.value, f"{path}.value", depth + 1)
+        cls = type(value)
+        if cls is int and not _INT_MIN <= value <= _INT_MAX:
+            return f"{path}: int {value} is out of msgpack's range [-2**63, 2**64 - 1]"
+        if cls is dt.datetime and value.utcoffset() is None:
+            return (
+                f"{path}: naive datetime {value.isoformat()} has no timezone, so it means a "
+                "different instant in every process; use an aware one, e.g. "
+                "datetime.now(timezone.utc)"
+            )
+        if cls in _PLAIN or cls in (dt.datetime, dt.date, dt.timedelta, uuid.UUID):
+            return None
+        if cls is dict:
+            for key, item in value.items():
+                found = self._find_unencodable(key, f"{path} key {key!r}", depth + 1) or (
+                    self._find_unencodable(item, f"{path}[{key!r}]", depth + 1)
+                )
+                if found is not None:
+                    return found
+            return None
+        if cls in (list, tuple, set, frozenset):
+            ordered = value if cls in (list, tuple) else sorted(value, key=repr)
+            for index, item in enumerate(ordered):
+                where = f"{path}[{index}]" if cls in (list, tuple) else f"{path} item {item!r}"
+                found = self._find_unencodable(item, where, depth + 1)
+                if found is not None:
+                    return found
+            return None
+        return f"{path}: cannot encode {cls!r}"
+
+    def __repr__(self) -> str:
+        return f"StateCodec(enums={len(self._enum_names)}, max_record_size={self.max_record_size})"
+
+
+def _datetime_fields(value: dt.datetime) -> tuple[Any, ...]:
+    offset = value.utcoffset()
+    if offset is None:
+        raise _Unencodable
+    tz = value.tzinfo
+    key = tz.key if isinstance(tz, zoneinfo.ZoneInfo) else None
+    return (
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+        value.fold,
+        offset // dt.timedelta(microseconds=1),
+        key,
+    )
+
+
+def _datetime_from(
+    year: int,
+    month: int,
+    day: int,
+    hour: int,
+    minute: int,
+    second: int,
+    microsecond: int,
+    fold: int,
+    offset_us: int,
+    key: str | None,
+) -> dt.datetime:
+    tz: dt.tzinfo = dt.timezone(dt.timedelta(microseconds=offset_us))
+    if key is not None:
+        try:
+            tz = zoneinfo.ZoneInfo(key)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass  # the fixed offset still names the same instant
+    return dt.datetime(year, month, day, hour, minute, second, microsecond, tz, fold=fold)
+
+
+def _record_v1(fields: list[Any]) -> SessionRecord:
+    (
+        session_id,
+        session_type,
+        owner_id,
+        guild_id,
+        channel_id,
+        message_id,
+        data,
+        data_version,
+        created_at,
+        ttl,
+        deadline,
+        hard_deadline,
+        revision,
+        result,
+    ) = fields
+    try:
+        return SessionRecord(
+            session_id=_check(session_id, str, "session_id", CorruptRecordError),
+            session_type=_check(session_type, str, "session_type", CorruptRecordError),
+            owner_id=_check(owner_id, int, "owner_id", CorruptRecordError),
+            guild_id=_check_optional(guild_id, int, "guild_id", CorruptRecordError),
+            channel_id=_check_optional(channel_id, int, "channel_id", CorruptRecordError),
+            message_id=_check_optional(message_id, int, "message_id", CorruptRecordError),
+            data=_check(data, dict, "data", CorruptRecordError),
+            data_version=_check(data_version, int, "data_version", CorruptRecordError),
+            created_at=_check(created_at, float, "created_at", CorruptRecordError),
+            ttl=_check_optional(ttl, float, "ttl", CorruptRecordError),
+            deadline=_check_optional(deadline, float, "deadline", CorruptRecordError),
+            hard_deadline=_check_optional(
+                hard_deadline, float, "hard_deadline", CorruptRecordError
+            ),
+            revision=_check(revision, int, "revision", CorruptRecordError),
+            result=result,
+        )
+    except StateEncodeError as error:  # pragma: no cover - _check raises the given class
+        raise CorruptRecordError(str(error)) from error
+
+
+def _check[T](value: Any, cls: type[T], name: str, error: type[Exception] = StateEncodeError) -> T:
+    if type(value) is not cls:
+        raise error(f"record.{name}: expected {cls.__name__}, got {type(value).__name__}")
+    return value  # type: ignore[no-any-return]
+
+
+def _check_optional[T](
+    value: Any, cls: type[T], name: str, error: type[Exception] = StateEncodeError
+) -> T | None:
+    return None if value is None else _check(value, cls, name, error)
+
+
+def _float(value: Any, name: str) -> float:
+    if type(value) not in (int, float):
+        raise StateEncodeError(f"record.{name}: expected float, got {type(value).__name__}")
+    return float(value)
+
+
+def _optional_float(value: Any, name: str) -> float | None:
+    return None if value is None else _float(value, name)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
