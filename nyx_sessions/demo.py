@@ -239,6 +239,7 @@ async def run_demo(console: Console) -> dict[str, Any]:
         assert command.message is not None
         show.result(await offline.click(alice, command.message, label="Done"))
         end = await counter.end_promise
+        await asyncio.sleep(0.01)  # let the END listener print first
         show.note(f"end promise: code={end.code.value} result={end.result}")
         results["counter"] = end
 
@@ -258,6 +259,7 @@ async def run_demo(console: Console) -> dict[str, Any]:
         show.action(alice, "clicks [ Close vote ]")
         show.result(await offline.click(alice, command.message, label="Close vote"))
         end = await poll.end_promise
+        await asyncio.sleep(0.01)
         show.note(f"end promise: code={end.code.value} result={end.result}")
         results["poll"] = end
 
@@ -270,12 +272,25 @@ async def run_demo(console: Console) -> dict[str, Any]:
         show.note("... 31 seconds pass (the TTL is 30 s) ...")
         await clock.advance(31)
         end = await confirm.end_promise
+        await asyncio.sleep(0.01)
         show.message(command.message, title="message edited by end()")
         show.note(f"end promise: code={end.code.value} result={end.result}")
         results["confirm"] = end
-        show.action(alice, "clicks [ Yes ] on the expired message")
+
+        show.heading("A counter left alone")
+        show.action(carol, "runs /counter")
+        command = await offline.slash_command(carol, "counter", wait=False)
+        idle = Counter(command.interaction)
+        await manager.start(idle)
+        show.message(command.message)
+        show.note("... 61 seconds pass (the TTL is 60 s) ...")
+        await clock.advance(61)
+        end = await idle.end_promise
+        await asyncio.sleep(0.01)
+        show.action(carol, "clicks [ +1 ] on the expired counter")
         assert command.message is not None
-        show.result(await offline.click(alice, command.message, label="Yes"))
+        show.result(await offline.click(carol, command.message, label="+1"))
+        results["idle"] = end
 
         show.heading("Summary")
         calls = collections.Counter(f"{r.method} {r.route}" for r in offline.requests)

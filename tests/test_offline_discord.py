@@ -51,16 +51,19 @@ class CounterView(discord.ui.View):
 
 async def test_login_fills_user_application_and_guild(offline: OfflineDiscord) -> None:
     client = offline.client
-    assert client.user is not None and client.user.id == offline.bot.id
+    assert client.user is not None
+    assert client.user.id == offline.bot.id
     assert client.application_id == offline.world.application_id
     assert offline.guild.name == "Offline Guild"
-    assert offline.guild.me is not None and offline.guild.me.id == offline.bot.id
+    assert offline.guild.me is not None
+    assert offline.guild.me.id == offline.bot.id
     assert text_channel(offline).name == "general"
     other = offline.add_channel("other")
     mods = offline.add_role("mods", permissions=discord.Permissions(manage_messages=True))
     assert offline.guild.get_channel(other.id) is not None
     role = offline.guild.get_role(mods.id)
-    assert role is not None and role.permissions.manage_messages
+    assert role is not None
+    assert role.permissions.manage_messages
     assert [r.path for r in offline.requests] == ["/users/@me", "/oauth2/applications/@me"]
 
 
@@ -106,7 +109,8 @@ async def test_dm_users_interact_without_a_guild(offline: OfflineDiscord) -> Non
     assert res.interaction.guild is None
     assert type(res.interaction.user) is discord.User
     assert isinstance(res.interaction.channel, discord.DMChannel)
-    assert res.message is not None and res.message.content == "hi dave"
+    assert res.message is not None
+    assert res.message.content == "hi dave"
     assert "guild_id" not in res.message.payload
 
 
@@ -125,7 +129,8 @@ async def test_button_edits_the_message_with_a_type_7_response(offline: OfflineD
     assert res.response is not None
     assert res.response.type is discord.InteractionResponseType.channel_message
     message = res.message
-    assert message is not None and message.content == "3"
+    assert message is not None
+    assert message.content == "3"
     assert message.payload["type"] == 20  # a chat-input command's reply
     assert [b["label"] for b in message.buttons] == ["+1"]
     assert message.find(label="+1")["custom_id"] == "counter:inc"
@@ -134,7 +139,8 @@ async def test_button_edits_the_message_with_a_type_7_response(offline: OfflineD
     assert click.response is not None
     assert click.response.type is discord.InteractionResponseType.message_update
     assert click.message is message
-    assert message.content == "4" and message.edits == 1
+    assert message.content == "4"
+    assert message.edits == 1
     assert message.history[0]["content"] == "3"
     await offline.click(alice, message.id, custom_id="counter:inc")
     assert message.content == "5"
@@ -164,7 +170,10 @@ async def test_string_and_user_selects_get_values_and_members(offline: OfflineDi
     class Menus(discord.ui.View):
         @discord.ui.select(
             custom_id="fruit",
-            options=[discord.SelectOption(label="Apple", value="a"), discord.SelectOption(label="B")],
+            options=[
+                discord.SelectOption(label="Apple", value="a"),
+                discord.SelectOption(label="B"),
+            ],
         )
         async def fruit(self, interaction: Interaction, select: discord.ui.Select[Any]) -> None:
             picked.extend(select.values)
@@ -183,10 +192,13 @@ async def test_string_and_user_selects_get_values_and_members(offline: OfflineDi
     assert res.response is not None
     assert res.response.type is discord.InteractionResponseType.deferred_message_update
     res = await offline.select(alice, message, [bob], custom_id="who")
-    assert res.ephemeral and res.message is not None and res.message.content == "picked"
+    assert res.ephemeral
+    assert res.message is not None
+    assert res.message.content == "picked"
     assert picked[0] == "a"
     member = picked[1]
-    assert isinstance(member, discord.Member) and member.id == bob.id
+    assert isinstance(member, discord.Member)
+    assert member.id == bob.id
     assert [role.name for role in member.roles] == ["@everyone", "mods"]
 
     with pytest.raises(ValueError, match="no option"):
@@ -218,7 +230,8 @@ async def test_modal_from_a_button_is_submitted_with_values(offline: OfflineDisc
     opened = await offline.click(alice, sent.id, label="Feedback")
     assert opened.response is not None
     assert opened.response.type is discord.InteractionResponseType.modal
-    assert opened.modal is not None and opened.modal["title"] == "Feedback"
+    assert opened.modal is not None
+    assert opened.modal["title"] == "Feedback"
     assert opened.message is None
 
     with pytest.raises(ValueError, match="required"):
@@ -228,7 +241,9 @@ async def test_modal_from_a_button_is_submitted_with_values(offline: OfflineDisc
     assert res.response is not None
     assert res.response.type is discord.InteractionResponseType.message_update
     message = offline.message(sent.id)
-    assert res.message is message and message.content == "thanks" and message.components == []
+    assert res.message is message
+    assert message.content == "thanks"
+    assert message.components == []
 
 
 # -- application commands -----------------------------------------------------------
@@ -263,15 +278,23 @@ async def test_slash_command_options_and_subcommands(offline: OfflineDiscord) ->
     alice, bob = offline.add_member("alice"), offline.add_member("bob", roles=[mods])
     options = {"who": bob, "role": mods, "where": offline.channel, "loud": True, "ratio": 2}
     res = await offline.slash_command(alice, "info", options=options)
-    assert res.message is not None and res.message.content == "ok"
+    assert res.message is not None
+    assert res.message.content == "ok"
     who, role, where = got["who"], got["role"], got["where"]
-    assert isinstance(who, discord.Member) and who.id == bob.id and mods.id in who._roles
-    assert isinstance(role, discord.Role) and role.id == mods.id
-    assert isinstance(where, discord.TextChannel) and where.id == offline.channel.id
-    assert got["loud"] is True and got["ratio"] == 2.0 and got["note"] == "none"
+    assert isinstance(who, discord.Member)
+    assert who.id == bob.id
+    assert mods.id in who._roles
+    assert isinstance(role, discord.Role)
+    assert role.id == mods.id
+    assert isinstance(where, discord.TextChannel)
+    assert where.id == offline.channel.id
+    assert got["loud"] is True
+    assert got["ratio"] == 2.0
+    assert got["note"] == "none"
 
     res = await offline.slash_command(alice, "tag add", options={"name": "x", "count": "3"})
-    assert res.message is not None and res.message.content == "xx3"
+    assert res.message is not None
+    assert res.message.content == "xx3"
     assert res.interaction.command is tag_add
 
 
@@ -290,12 +313,14 @@ async def test_commands_bot_runs_its_setup_hook_and_syncs() -> None:
 
     bot = Bot(command_prefix="!", intents=discord.Intents.none())
     async with OfflineDiscord(bot) as offline:
-        assert offline.client is bot and bot.hooked
+        assert offline.client is bot
+        assert bot.hooked
         sync = await offline.wait_for_request(lambda r: r.method == "PUT", timeout=1)
         assert sync.route == "/applications/{application_id}/commands"
         assert [command["name"] for command in sync.json] == ["ping"]
         res = await offline.slash_command(offline.add_member("alice"), "ping")
-        assert res.message is not None and res.message.content == "pong"
+        assert res.message is not None
+        assert res.message.content == "pong"
     assert bot.is_closed()
 
 
@@ -325,9 +350,12 @@ async def test_a_second_acknowledgement_is_refused(offline: OfflineDiscord) -> N
     await asyncio.wait_for(finished.wait(), 1)
     responded, refused = errors
     assert isinstance(responded, discord.InteractionResponded)
-    assert isinstance(refused, discord.HTTPException) and refused.status == 400
-    assert refused.code == 40060 and refused.text == "Interaction has already been acknowledged."
-    assert res.message is not None and res.message.content == "first"
+    assert isinstance(refused, discord.HTTPException)
+    assert refused.status == 400
+    assert refused.code == 40060
+    assert refused.text == "Interaction has already been acknowledged."
+    assert res.message is not None
+    assert res.message.content == "first"
     assert [m.content for m in offline.messages] == ["first"]
 
 
@@ -346,8 +374,10 @@ async def test_a_late_first_answer_is_an_unknown_interaction() -> None:
 
         res = await offline.slash_command(offline.add_member("alice"), "slow", wait=False)
         error = await asyncio.wait_for(outcome, 1)
-        assert isinstance(error, discord.NotFound) and error.code == 10062
-        assert res.response is None and offline.messages == []
+        assert isinstance(error, discord.NotFound)
+        assert error.code == 10062
+        assert res.response is None
+        assert offline.messages == []
         with pytest.raises(TimeoutError):
             await res.wait_answered(0.01)
 
@@ -371,7 +401,8 @@ async def test_webhooks_need_an_acknowledgement_and_expire_after_15_minutes() ->
         await clock.advance(15 * 60 + 1)
         with pytest.raises(discord.HTTPException) as caught:
             await res.interaction.edit_original_response(content="later")
-        assert caught.value.status == 401 and caught.value.code == 50027
+        assert caught.value.status == 401
+        assert caught.value.code == 50027
 
 
 # -- deferrals, followups and @original ----------------------------------------------
@@ -384,8 +415,8 @@ async def test_defer_then_followups_and_edit_original(offline: OfflineDiscord) -
     @tree.command()
     async def slow(interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True)
-        sent.append(await interaction.followup.send("first"))
-        sent.append(await interaction.followup.send("second"))
+        sent.append(await interaction.followup.send("first", wait=True))
+        sent.append(await interaction.followup.send("second", wait=True))
         await interaction.edit_original_response(content="edited")
 
     res = await offline.slash_command(offline.add_member("alice"), "slow")
@@ -393,10 +424,13 @@ async def test_defer_then_followups_and_edit_original(offline: OfflineDiscord) -
     assert res.response.type is discord.InteractionResponseType.deferred_channel_message
     await offline.wait_for_request(lambda r: r.method == "PATCH", timeout=1)
     original = res.message
-    assert original is not None and original.ephemeral
+    assert original is not None
+    assert original.ephemeral
     # Discord turns the first followup after a "thinking" deferral into that message.
-    assert sent[0].id == original.id and sent[1].id != original.id
-    assert original.content == "edited" and not original.flags.loading
+    assert sent[0].id == original.id
+    assert sent[1].id != original.id
+    assert original.content == "edited"
+    assert not original.flags.loading
     assert [m.content for m in res.followups] == ["second"]
     assert [m.content for m in offline.messages] == ["edited", "second"]
 
@@ -417,7 +451,8 @@ async def test_deferred_update_then_edit_original_edits_the_clicked_message(
     edit = await offline.wait_for_request(lambda r: r.method == "PATCH", timeout=1)
     assert edit.route == "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
     assert res.message is offline.message(sent.id)
-    assert res.message.content == "done" and res.message.components == []
+    assert res.message.content == "done"
+    assert res.message.components == []
 
 
 # -- channel messages and REST ------------------------------------------------------
@@ -432,11 +467,15 @@ async def test_channel_messages_can_be_edited_by_id_and_deleted(offline: Offline
     edited = await partial.edit(content="edited")
     assert edited.content == "edited"
     route = Route(
-        "PATCH", "/channels/{channel_id}/messages/{message_id}", channel_id=channel.id, message_id=sent.id
+        "PATCH",
+        "/channels/{channel_id}/messages/{message_id}",
+        channel_id=channel.id,
+        message_id=sent.id,
     )
     await offline.client.http.request(route, json={"content": "raw"})
     record = offline.message(sent.id)
-    assert record.content == "raw" and record.edits == 2
+    assert record.content == "raw"
+    assert record.edits == 2
     fetched = await channel.fetch_message(sent.id)
     assert fetched.content == "raw"
     await partial.delete()
@@ -466,7 +505,8 @@ async def test_files_arrive_as_multipart_attachments(offline: OfflineDiscord) ->
     res = await offline.slash_command(offline.add_member("alice"), "upload")
     assert res.message is not None
     [attachment] = res.message.payload["attachments"]
-    assert attachment["filename"] == "report.txt" and attachment["size"] == 6
+    assert attachment["filename"] == "report.txt"
+    assert attachment["size"] == 6
     callback = offline.requests[-1]
     assert callback.json["data"]["content"] == "see file"
     assert [(f.filename, f.data) for f in callback.files] == [("report.txt", b"report")]
@@ -482,12 +522,15 @@ async def test_ephemeral_messages_are_kept_but_not_in_the_channel(offline: Offli
         await interaction.response.send_message("psst", ephemeral=True)
 
     res = await offline.slash_command(offline.add_member("alice"), "secret")
-    assert res.ephemeral and res.message is not None and res.message.ephemeral
+    assert res.ephemeral
+    assert res.message is not None
+    assert res.message.ephemeral
     assert offline.messages == [res.message]
     with pytest.raises(discord.NotFound):
         await text_channel(offline).fetch_message(res.message.id)
     original = await res.interaction.original_response()
-    assert original.content == "psst" and original.flags.ephemeral
+    assert original.content == "psst"
+    assert original.flags.ephemeral
 
 
 async def test_requests_are_recorded_and_unknown_routes_answer_404(
@@ -521,12 +564,13 @@ async def test_exit_restores_route_base_and_closes_client_and_server() -> None:
     before = Route.BASE
     async with OfflineDiscord() as offline:
         base = Route.BASE
-        assert base.startswith("http://127.0.0.1:") and base.endswith("/api/v10")
+        assert base.startswith("http://127.0.0.1:")
+        assert base.endswith("/api/v10")
         with pytest.raises(RuntimeError, match="another OfflineDiscord"):
             async with OfflineDiscord():
                 pass
-        assert Route.BASE == base
-    assert Route.BASE == before
+        assert base == Route.BASE
+    assert before == Route.BASE
     assert offline.client.is_closed()
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientConnectionError):
@@ -550,7 +594,10 @@ async def test_feed_and_make_interaction_payload_are_the_low_level_path(
     payload = offline.make_interaction_payload(
         alice, discord.InteractionType.component, {"custom_id": "x", "component_type": 2}
     )
-    assert payload["attachment_size_limit"] > 0 and payload["member"]["flags"] == 0
+    assert payload["attachment_size_limit"] > 0
+    assert payload["member"]["flags"] == 0
     res = await offline.feed(payload)
-    assert seen == [res.interaction] and res.interaction.data == payload["data"]
-    assert res.answered and res.ephemeral
+    assert seen == [res.interaction]
+    assert res.interaction.data == payload["data"]
+    assert res.answered
+    assert res.ephemeral
