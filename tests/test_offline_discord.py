@@ -184,9 +184,34 @@ async def test_string_and_user_selects_get_values_and_members(offline: OfflineDi
             picked.extend(select.values)
             await interaction.response.send_message("picked", ephemeral=True)
 
+        @discord.ui.select(cls=discord.ui.RoleSelect, custom_id="role")
+        async def role(self, interaction: Interaction, select: discord.ui.RoleSelect[Any]) -> None:
+            picked.extend(select.values)
+            await interaction.response.defer()
+
+        @discord.ui.select(cls=discord.ui.ChannelSelect, custom_id="where")
+        async def where(
+            self, interaction: Interaction, select: discord.ui.ChannelSelect[Any]
+        ) -> None:
+            picked.extend(select.values)
+            await interaction.response.defer()
+
+        @discord.ui.select(cls=discord.ui.MentionableSelect, custom_id="any", max_values=2)
+        async def anything(
+            self, interaction: Interaction, select: discord.ui.MentionableSelect[Any]
+        ) -> None:
+            picked.extend(select.values)
+            await interaction.response.defer()
+
     sent = await text_channel(offline).send("menus", view=Menus())
     message = offline.message(sent)
-    assert len(message.selects) == 2
+    assert [select["custom_id"] for select in message.selects] == [
+        "fruit",
+        "who",
+        "role",
+        "where",
+        "any",
+    ]
 
     res = await offline.select(alice, message, ["a"], custom_id="fruit")
     assert res.response is not None
@@ -200,6 +225,19 @@ async def test_string_and_user_selects_get_values_and_members(offline: OfflineDi
     assert isinstance(member, discord.Member)
     assert member.id == bob.id
     assert [role.name for role in member.roles] == ["@everyone", "mods"]
+
+    picked.clear()
+    await offline.select(alice, message, [mods], custom_id="role")
+    await offline.select(alice, message, [offline.channel], custom_id="where")
+    await offline.select(alice, message, [alice.id, mods], custom_id="any")
+    role, channel, user, other_role = picked
+    assert isinstance(role, discord.Role)
+    assert role.id == mods.id
+    assert isinstance(channel, app_commands.AppCommandChannel)
+    assert channel.id == offline.channel.id
+    assert isinstance(user, discord.Member)
+    assert user.id == alice.id
+    assert isinstance(other_role, discord.Role)
 
     with pytest.raises(ValueError, match="no option"):
         await offline.select(alice, message, ["z"], custom_id="fruit")
