@@ -35,8 +35,9 @@ async def test_manager_made_before_the_loop_starts_in_setup_hook(
     assert manager._opened is None
     async with OfflineDiscord(client=bot) as offline:
         assert bot.setup_ran  # the bot's own setup_hook still runs
-        assert manager._opened is not None
-        await manager._opened
+        opened: Any = vars(manager)["_opened"]
+        assert opened is not None
+        await opened
         alice = offline.add_member("alice")
         command = await offline.slash_command(alice, "counter", wait=False)
         session = Counter(command.interaction)

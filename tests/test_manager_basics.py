@@ -3,14 +3,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 import pytest
 
-from nyx_sessions import EndCode, SessionEvent, SessionManager
-from nyx_sessions.testing import ManualClock, OfflineDiscord
+from nyx_sessions import AbstractSession, EndCode, SessionEvent, SessionManager
+from nyx_sessions.testing import ManualClock, OfflineDiscord, OfflineUser
 from tests.sessions import Counter, Probe
+
+S = TypeVar("S", bound=AbstractSession[Any])
 
 
 @pytest.fixture
@@ -33,7 +35,9 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-async def start(offline: OfflineDiscord, manager: SessionManager, cls: type[Any], user: Any) -> Any:
+async def start(
+    offline: OfflineDiscord, manager: SessionManager, cls: type[S], user: OfflineUser
+) -> S:
     command = await offline.slash_command(user, "start", wait=False)
     session = cls(command.interaction)
     assert await manager.start(session)
@@ -48,7 +52,8 @@ async def test_contract_example(offline: OfflineDiscord, clock: ManualClock) -> 
     session = Counter(command.interaction)
     started = await manager.start(session)
     assert started is True
-    message = (await command.wait_answered()) and command.message
+    await command.wait_answered()
+    message = command.message
     assert message is not None and message.content == "0"
     assert [b["label"] for b in message.buttons] == ["+1", "Done"]
 
@@ -133,7 +138,7 @@ async def test_a_session_that_refreshes_outlives_one_that_does_not(
     end = await asyncio.wait_for(timed.end_promise, 1)
     assert end.code is EndCode.EXPIRED
     assert end.result == timed.data["seen"]
-    assert manager.get(refreshing.id) is refreshing
+    assert manager.get(refreshing.id) == refreshing
     await clock.advance(5)  # 11 s since its refresh
     assert (await asyncio.wait_for(refreshing.end_promise, 1)).code is EndCode.EXPIRED
 
@@ -434,22 +439,28 @@ async def test_selects_and_modals_reach_their_handlers(
             view.add_item(discord.ui.UserSelect(custom_id=self.custom_id.push("u").build()))
             view.add_item(discord.ui.RoleSelect(custom_id=self.custom_id.push("r").build()))
             view.add_item(discord.ui.ChannelSelect(custom_id=self.custom_id.push("c").build()))
-            view.add_item(
-                discord.ui.MentionableSelect(custom_id=self.custom_id.push("m").build())
-            )
+            view.add_item(discord.ui.MentionableSelect(custom_id=self.custom_id.push("m").build()))
             assert self.start_interaction is not None
             await self.start_interaction.response.send_message("menus", view=view)
 
     session = await start(offline, manager, Menus, alice)
     message = offline.messages[-1]
     role = offline.add_role("mods")
-    await offline.select(alice, message, values=["a"], custom_id=session.custom_id.push("s").build())
-    await offline.select(alice, message, values=[alice], custom_id=session.custom_id.push("u").build())
-    await offline.select(alice, message, values=[role], custom_id=session.custom_id.push("r").build())
+    await offline.select(
+        alice, message, values=["a"], custom_id=session.custom_id.push("s").build()
+    )
+    await offline.select(
+        alice, message, values=[alice], custom_id=session.custom_id.push("u").build()
+    )
+    await offline.select(
+        alice, message, values=[role], custom_id=session.custom_id.push("r").build()
+    )
     await offline.select(
         alice, message, values=[offline.channel], custom_id=session.custom_id.push("c").build()
     )
-    await offline.select(alice, message, values=[role], custom_id=session.custom_id.push("m").build())
+    await offline.select(
+        alice, message, values=[role], custom_id=session.custom_id.push("m").build()
+    )
     modal = await offline.submit_modal(
         alice, session.custom_id.push("modal").build(), values={"field": "text"}
     )
@@ -587,7 +598,9 @@ async def test_aclose_ends_memory_sessions_with_shutdown_and_detaches(
     from nyx_sessions import ManagerClosedError
 
     with pytest.raises(ManagerClosedError):
-        await manager.start(Probe((await offline.slash_command(alice, "x", wait=False)).interaction))
+        await manager.start(
+            Probe((await offline.slash_command(alice, "x", wait=False)).interaction)
+        )
     # Detached: a second manager can attach to the same client.
     second = SessionManager(offline.client, clock=clock)
     await second.aclose()

@@ -34,11 +34,13 @@ with a :class:`~nyx_sessions.errors.StateEncodeError` that names where it sits, 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import uuid
 import zoneinfo
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgpack
 
@@ -52,23 +54,27 @@ from ..errors import (
 from ..stores.base import SessionRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Iterable
 
 __all__ = ["FORMAT_VERSION", "StateCodec"]
 
 FORMAT_VERSION: Final = 1
 """The record format this release writes; it reads this one and every older one."""
 
+_T = TypeVar("_T")
 _TUPLE, _SET, _FROZENSET, _DATETIME, _DATE, _TIMEDELTA, _UUID, _ENUM = range(1, 9)
 _FIELDS_V1 = 15
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
-# msgpack's own limit; the diagnosis walk stops at the same depth.
-_MAX_DEPTH = 512
+_MAX_DEPTH = 512  # msgpack's own nesting limit; the diagnosis walk stops there too
 _PLAIN = (type(None), bool, int, float, str, bytes, bytearray, memoryview)
+_EXTENDED = (dt.datetime, dt.date, dt.timedelta, uuid.UUID)
 
 
-class _Unencodable(Exception):
+class _UnencodableError(Exception):
     """Raised by the packer's ``default`` hook; the diagnosis walk finds the path."""
+
+
+_PACK_ERRORS = (_UnencodableError, TypeError, ValueError, OverflowError, RecursionError)
 
 
 class StateCodec:
@@ -123,7 +129,7 @@ class StateCodec:
         RecordTooLargeError
             The encoded record is larger than ``max_record_size``.
         """
-        fields = [
+        fields: list[Any] = [
             FORMAT_VERSION,
             _check(record.session_id, str, "session_id"),
             _check(record.session_type, str, "session_type"),
@@ -138,13 +144,17 @@ class StateCodec:
             _optional_float(record.deadline, "deadline"),
             _optional_float(record.hard_deadline, "hard_deadline"),
             _check(record.revision, int, "revision"),
+            record.result,
         ]
-        head = self._pack(fields[:7], "record")
-        body = self._pack(record.data, "data")
-        tail = self._pack(fields[8:], "record")
-        result = self._pack(record.result, "result")
-        # Packed piecewise so that an error names its field; the array header joins them.
-        raw = b"".join((b"\xdc" + _FIELDS_V1.to_bytes(2, "big"), head[1:], body, tail[1:], result))
+        try:
+            raw = self._packb(fields)
+        except _PACK_ERRORS as error:
+            # The fast path failed: walk the free-form fields to say where and why.
+            raise StateEncodeError(
+                self._find_unencodable(record.data, "data", 0)
+                or self._find_unencodable(record.result, "result", 0)
+                or f"record: {_describe(error)}"
+            ) from None
         if self.max_record_size is not None and len(raw) > self.max_record_size:
             raise RecordTooLargeError(
                 f"record of session {record.session_id} is {len(raw)} bytes, "
@@ -171,7 +181,8 @@ class StateCodec:
             )
             unpacker.feed(raw)
             size = unpacker.read_array_header()
-            version = unpacker.unpack()
+            # The version comes first, before anything a newer format may have changed.
+            version = unpacker.unpack() if size else None
             if type(version) is not int or version < 1:
                 raise CorruptRecordError(f"not a session record (format version {version!r})")
             if version > FORMAT_VERSION:
@@ -200,7 +211,11 @@ class StateCodec:
         StateEncodeError
             ``value`` holds something that cannot be encoded; the message names it.
         """
-        return self._pack(value, "value")
+        try:
+            return self._packb(value)
+        except _PACK_ERRORS as error:
+            found = self._find_unencodable(value, "value", 0)
+            raise StateEncodeError(found or f"value: {_describe(error)}") from None
 
     def decode_value(self, raw: bytes) -> Any:
         """Decode bytes written by :meth:`encode_value`.
@@ -214,13 +229,12 @@ class StateCodec:
 
     # -- msgpack plumbing ------------------------------------------------------------------
 
-    def _pack(self, value: Any, path: str) -> bytes:
-        try:
-            packed: bytes = msgpack.packb(
-                value, default=self._default, use_bin_type=True, strict_types=True
-            )
-        except (_Unencodable, TypeError, ValueError, OverflowError, RecursionError) as error:
-            raise StateEncodeError(self._diagnose(value, path, error)) from None
+    def _packb(self, value: Any) -> bytes:
+        # strict_types: subclasses (IntEnum members, OrderedDict, ...) reach _default
+        # instead of silently losing their type.
+        packed: bytes = msgpack.packb(
+            value, default=self._default, use_bin_type=True, strict_types=True
+        )
         return packed
 
     def _unpack(self, raw: bytes) -> Any:
@@ -233,50 +247,45 @@ class StateCodec:
         except Exception as error:
             raise CorruptRecordError(f"undecodable value: {_describe(error)}") from error
 
-    def _pack_items(self, items: Iterable[Any]) -> bytes:
-        packed: bytes = msgpack.packb(
-            list(items), default=self._default, use_bin_type=True, strict_types=True
-        )
-        return packed
-
     def _default(self, value: Any) -> msgpack.ExtType:
         # Enum first: IntEnum and StrEnum members are ints and strs too.
         if isinstance(value, enum.Enum):
             name = self._enum_names.get(type(value))
             if name is None:
-                raise _Unencodable
-            return msgpack.ExtType(_ENUM, self._pack_items((name, value.value)))
+                raise _UnencodableError
+            return msgpack.ExtType(_ENUM, self._packb([name, value.value]))
         cls = type(value)
         if cls is tuple:
-            return msgpack.ExtType(_TUPLE, self._pack_items(value))
+            return msgpack.ExtType(_TUPLE, self._packb(list(value)))
         if cls is set:
-            return msgpack.ExtType(_SET, self._pack_items(value))
+            return msgpack.ExtType(_SET, self._packb(list(value)))
         if cls is frozenset:
-            return msgpack.ExtType(_FROZENSET, self._pack_items(value))
+            return msgpack.ExtType(_FROZENSET, self._packb(list(value)))
         if cls is dt.datetime:
-            return msgpack.ExtType(_DATETIME, self._pack_items(_datetime_fields(value)))
+            return msgpack.ExtType(_DATETIME, self._packb(_datetime_fields(value)))
         if cls is dt.date:
-            return msgpack.ExtType(_DATE, self._pack_items((value.year, value.month, value.day)))
+            return msgpack.ExtType(_DATE, self._packb([value.year, value.month, value.day]))
         if cls is dt.timedelta:
-            fields = (value.days, value.seconds, value.microseconds)
-            return msgpack.ExtType(_TIMEDELTA, self._pack_items(fields))
+            fields = [value.days, value.seconds, value.microseconds]
+            return msgpack.ExtType(_TIMEDELTA, self._packb(fields))
         if cls is uuid.UUID:
             return msgpack.ExtType(_UUID, value.bytes)
-        raise _Unencodable
+        raise _UnencodableError
 
     def _ext_hook(self, code: int, payload: bytes) -> Any:
         if code == _UUID:
             return uuid.UUID(bytes=payload)
+        decode = _EXT_DECODERS.get(code)
+        if decode is None and code != _ENUM:
+            raise CorruptRecordError(f"unknown extension type {code}")
         items = self._unpack(payload)
         if type(items) is not list:
             raise CorruptRecordError(f"extension type {code} does not hold an array")
-        decode = self._ext_decoders.get(code)
         if decode is None:
-            raise CorruptRecordError(f"unknown extension type {code}")
-        return decode(self, items)
+            return self._decode_enum(*items)
+        return decode(items)
 
-    def _decode_enum(self, items: list[Any]) -> enum.Enum:
-        name, value = items
+    def _decode_enum(self, name: str, value: Any) -> enum.Enum:
         cls = self._enum_by_name.get(name)
         if cls is None:
             raise CorruptRecordError(
@@ -287,35 +296,20 @@ class StateCodec:
         except ValueError:
             raise CorruptRecordError(f"{value!r} is not a member of enum {name}") from None
 
-    _ext_decoders: Final[dict[int, Callable[[StateCodec, list[Any]], Any]]] = {
-        _TUPLE: lambda _, items: tuple(items),
-        _SET: lambda _, items: set(items),
-        _FROZENSET: lambda _, items: frozenset(items),
-        _DATETIME: lambda _, items: _datetime_from(*items),
-        _DATE: lambda _, items: dt.date(*items),
-        _TIMEDELTA: lambda _, items: dt.timedelta(*items),
-        _ENUM: _decode_enum,
-    }
-
     # -- error messages --------------------------------------------------------------------
 
-    def _diagnose(self, value: Any, path: str, error: BaseException) -> str:
-        found = self._find_unencodable(value, path, 0)
-        return found if found is not None else f"{path}: {_describe(error)}"
-
     def _find_unencodable(self, value: Any, path: str, depth: int) -> str | None:
-        """Walk ``value`` like the packer does; describe the first thing it cannot pack."""
+        """Walk ``value`` as the packer does; describe the first thing it cannot pack."""
         if depth >= _MAX_DEPTH:
             return f"{path}: nested too deeply (over {_MAX_DEPTH} levels, or a reference cycle)"
+        cls = type(value)
         if isinstance(value, enum.Enum):
-            if type(value) not in self._enum_names:
-                cls = type(value)
+            if cls not in self._enum_names:
                 return (
                     f"{path}: enum {cls.__module__}.{cls.__qualname__} is not registered "
                     "(pass it to StateCodec(enums=[...]))"
                 )
             return self._find_unencodable(value.value, f"{path}.value", depth + 1)
-        cls = type(value)
         if cls is int and not _INT_MIN <= value <= _INT_MAX:
             return f"{path}: int {value} is out of msgpack's range [-2**63, 2**64 - 1]"
         if cls is dt.datetime and value.utcoffset() is None:
@@ -324,21 +318,24 @@ class StateCodec:
                 "different instant in every process; use an aware one, e.g. "
                 "datetime.now(timezone.utc)"
             )
-        if cls in _PLAIN or cls in (dt.datetime, dt.date, dt.timedelta, uuid.UUID):
+        if cls in _PLAIN or cls in _EXTENDED:
             return None
         if cls is dict:
             for key, item in value.items():
-                found = self._find_unencodable(key, f"{path} key {key!r}", depth + 1) or (
-                    self._find_unencodable(item, f"{path}[{key!r}]", depth + 1)
-                )
+                found = self._find_unencodable(key, f"{path} key {key!r}", depth + 1)
+                found = found or self._find_unencodable(item, f"{path}[{key!r}]", depth + 1)
                 if found is not None:
                     return found
             return None
-        if cls in (list, tuple, set, frozenset):
-            ordered = value if cls in (list, tuple) else sorted(value, key=repr)
-            for index, item in enumerate(ordered):
-                where = f"{path}[{index}]" if cls in (list, tuple) else f"{path} item {item!r}"
-                found = self._find_unencodable(item, where, depth + 1)
+        if cls in (list, tuple):
+            for index, item in enumerate(value):
+                found = self._find_unencodable(item, f"{path}[{index}]", depth + 1)
+                if found is not None:
+                    return found
+            return None
+        if cls in (set, frozenset):
+            for item in value:
+                found = self._find_unencodable(item, f"{path} item {item!r}", depth + 1)
                 if found is not None:
                     return found
             return None
@@ -348,13 +345,13 @@ class StateCodec:
         return f"StateCodec(enums={len(self._enum_names)}, max_record_size={self.max_record_size})"
 
 
-def _datetime_fields(value: dt.datetime) -> tuple[Any, ...]:
+def _datetime_fields(value: dt.datetime) -> list[Any]:
     offset = value.utcoffset()
     if offset is None:
-        raise _Unencodable
+        raise _UnencodableError
     tz = value.tzinfo
     key = tz.key if isinstance(tz, zoneinfo.ZoneInfo) else None
-    return (
+    return [
         value.year,
         value.month,
         value.day,
@@ -365,7 +362,7 @@ def _datetime_fields(value: dt.datetime) -> tuple[Any, ...]:
         value.fold,
         offset // dt.timedelta(microseconds=1),
         key,
-    )
+    ]
 
 
 def _datetime_from(
@@ -382,11 +379,20 @@ def _datetime_from(
 ) -> dt.datetime:
     tz: dt.tzinfo = dt.timezone(dt.timedelta(microseconds=offset_us))
     if key is not None:
-        try:
+        # Without the zone database the fixed offset still names the same instant.
+        with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
             tz = zoneinfo.ZoneInfo(key)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            pass  # the fixed offset still names the same instant
     return dt.datetime(year, month, day, hour, minute, second, microsecond, tz, fold=fold)
+
+
+_EXT_DECODERS: Final[dict[int, Callable[[list[Any]], Any]]] = {
+    _TUPLE: tuple,
+    _SET: set,
+    _FROZENSET: frozenset,
+    _DATETIME: lambda items: _datetime_from(*items),
+    _DATE: lambda items: dt.date(*items),
+    _TIMEDELTA: lambda items: dt.timedelta(*items),
+}
 
 
 def _record_v1(fields: list[Any]) -> SessionRecord:
@@ -406,38 +412,35 @@ def _record_v1(fields: list[Any]) -> SessionRecord:
         revision,
         result,
     ) = fields
-    try:
-        return SessionRecord(
-            session_id=_check(session_id, str, "session_id", CorruptRecordError),
-            session_type=_check(session_type, str, "session_type", CorruptRecordError),
-            owner_id=_check(owner_id, int, "owner_id", CorruptRecordError),
-            guild_id=_check_optional(guild_id, int, "guild_id", CorruptRecordError),
-            channel_id=_check_optional(channel_id, int, "channel_id", CorruptRecordError),
-            message_id=_check_optional(message_id, int, "message_id", CorruptRecordError),
-            data=_check(data, dict, "data", CorruptRecordError),
-            data_version=_check(data_version, int, "data_version", CorruptRecordError),
-            created_at=_check(created_at, float, "created_at", CorruptRecordError),
-            ttl=_check_optional(ttl, float, "ttl", CorruptRecordError),
-            deadline=_check_optional(deadline, float, "deadline", CorruptRecordError),
-            hard_deadline=_check_optional(
-                hard_deadline, float, "hard_deadline", CorruptRecordError
-            ),
-            revision=_check(revision, int, "revision", CorruptRecordError),
-            result=result,
-        )
-    except StateEncodeError as error:  # pragma: no cover - _check raises the given class
-        raise CorruptRecordError(str(error)) from error
+    bad = CorruptRecordError
+    return SessionRecord(
+        session_id=_check(session_id, str, "session_id", bad),
+        session_type=_check(session_type, str, "session_type", bad),
+        owner_id=_check(owner_id, int, "owner_id", bad),
+        guild_id=_check_optional(guild_id, int, "guild_id", bad),
+        channel_id=_check_optional(channel_id, int, "channel_id", bad),
+        message_id=_check_optional(message_id, int, "message_id", bad),
+        data=_check(data, dict, "data", bad),
+        data_version=_check(data_version, int, "data_version", bad),
+        created_at=_check(created_at, float, "created_at", bad),
+        ttl=_check_optional(ttl, float, "ttl", bad),
+        deadline=_check_optional(deadline, float, "deadline", bad),
+        hard_deadline=_check_optional(hard_deadline, float, "hard_deadline", bad),
+        revision=_check(revision, int, "revision", bad),
+        result=result,
+    )
 
 
-def _check[T](value: Any, cls: type[T], name: str, error: type[Exception] = StateEncodeError) -> T:
+def _check(value: Any, cls: type[_T], name: str, error: type[Exception] = StateEncodeError) -> _T:
+    # Exact types: a bool is not an owner id, and a str subclass would not round-trip.
     if type(value) is not cls:
         raise error(f"record.{name}: expected {cls.__name__}, got {type(value).__name__}")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
-def _check_optional[T](
-    value: Any, cls: type[T], name: str, error: type[Exception] = StateEncodeError
-) -> T | None:
+def _check_optional(
+    value: Any, cls: type[_T], name: str, error: type[Exception] = StateEncodeError
+) -> _T | None:
     return None if value is None else _check(value, cls, name, error)
 
 

@@ -32,7 +32,7 @@ from .records import (
     RecordedRequest,
     RecordedResponse,
 )
-from .server import DiscordError
+from .rest import DiscordError
 
 __all__ = [
     "DiscordError",

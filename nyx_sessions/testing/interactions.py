@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from nyx_sessions.testing.components import BUTTON, SELECT_TYPES
-from nyx_sessions.testing.records import OfflineChannel, OfflineRole, OfflineUser
+from nyx_sessions.testing.records import (
+    InteractionResult,
+    OfflineChannel,
+    OfflineRole,
+    OfflineUser,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -24,6 +29,7 @@ __all__ = [
     "Entity",
     "button_data",
     "command_data",
+    "find_modal",
     "modal_submit_data",
     "select_data",
 ]
@@ -285,3 +291,34 @@ def _field_value(resolver: _Resolver, component: Payload, value: object) -> Payl
     if isinstance(value, list | tuple):
         return {"values": list(value)}
     return {} if value is None else {"value": value}
+
+
+def find_modal(
+    world: OfflineWorld, modal: InteractionResult | Payload | str, values: Mapping[str, object]
+) -> tuple[Payload, InteractionResult | None]:
+    """Return a modal the bot showed and the interaction it answered.
+
+    ``modal`` is that interaction, the modal payload, or its custom id (the latest modal
+    with it). A custom id that the bot never showed stands for a modal of text inputs,
+    one per key of ``values``, that no interaction opened.
+
+    Raises
+    ------
+    LookupError
+        The bot showed no such modal.
+    """
+    if isinstance(modal, InteractionResult):
+        if modal.modal is None:
+            raise LookupError(f"{modal!r} did not answer with a modal")
+        return modal.modal, modal
+    for result in reversed(world.interactions.values()):
+        shown = result.modal
+        if shown is not None and (shown is modal or shown.get("custom_id") == modal):
+            return shown, result
+    if not isinstance(modal, str):
+        raise LookupError(f"the bot showed no modal {modal!r}")
+    rows = [
+        {"type": 1, "components": [{"type": 4, "custom_id": key, "required": False}]}
+        for key in values
+    ]
+    return {"custom_id": modal, "components": rows}, None

@@ -30,6 +30,7 @@ from nyx_sessions.testing.components import BUTTON, SELECT_TYPES, find_component
 from nyx_sessions.testing.interactions import (
     button_data,
     command_data,
+    find_modal,
     modal_submit_data,
     select_data,
 )
@@ -201,16 +202,9 @@ class OfflineDiscord:
 
     def add_role(self, name: str, *, permissions: discord.Permissions | None = None) -> OfflineRole:
         """Create a role above the others."""
-        world = self.world
-        position = max(role.position for role in world.roles.values()) + 1
-        role = OfflineRole(
-            world.new_id(), name, permissions or discord.Permissions.none(), position
-        )
-        world.roles[role.id] = role
-        self._gateway(
-            "GUILD_ROLE_CREATE",
-            {"guild_id": str(world.guild_id), "role": payloads.role_payload(role)},
-        )
+        role = self.world.add_role(name, permissions or discord.Permissions.none())
+        role_create = {"guild_id": str(self.world.guild_id), "role": payloads.role_payload(role)}
+        self._gateway("GUILD_ROLE_CREATE", role_create)
         return role
 
     def add_member(
@@ -236,10 +230,7 @@ class OfflineDiscord:
             self.world.new_id(), name, [role.id for role in roles], permissions=permissions
         )
         self.world.add_user(user)
-        self._gateway(
-            "GUILD_MEMBER_ADD",
-            {**self.world.member_payload(user), "guild_id": str(self.world.guild_id)},
-        )
+        self._gateway("GUILD_MEMBER_ADD", self.world.member_event(user))
         return user
 
     def add_user(self, name: str) -> OfflineUser:
@@ -249,20 +240,14 @@ class OfflineDiscord:
     def set_roles(self, member: OfflineUser, roles: Iterable[OfflineRole]) -> None:
         """Replace the roles of ``member``."""
         member.role_ids = [role.id for role in roles]
-        self._gateway(
-            "GUILD_MEMBER_UPDATE",
-            {**self.world.member_payload(member), "guild_id": str(self.world.guild_id)},
-        )
+        self._gateway("GUILD_MEMBER_UPDATE", self.world.member_event(member))
 
     def add_channel(
         self, name: str, *, type: discord.ChannelType = discord.ChannelType.text
     ) -> OfflineChannel:
         """Create a guild channel below the others."""
-        world = self.world
-        position = sum(1 for channel in world.channels.values() if channel.guild_id is not None)
-        channel = OfflineChannel(world.new_id(), name, type, position, guild_id=world.guild_id)
-        world.channels[channel.id] = channel
-        self._gateway("CHANNEL_CREATE", world.channel_payload(channel))
+        channel = self.world.add_channel(name, type)
+        self._gateway("CHANNEL_CREATE", self.world.channel_payload(channel))
         return channel
 
     # -- what the bot did --------------------------------------------------------
@@ -401,14 +386,9 @@ class OfflineDiscord:
         in a select, a boolean ticks a checkbox. A custom id that the bot never showed
         submits ``values`` as text inputs, from the default channel.
         """
-        opener = self._modal_opener(modal)
-        if opener is None:
-            assert isinstance(modal, str)
-            shown: Payload = {"custom_id": modal, "components": _text_inputs(values or {})}
-            channel, source = self.channel, None
-        else:
-            assert opener.modal is not None
-            shown = opener.modal
+        shown, opener = find_modal(self.world, modal, values or {})
+        channel, source = self.channel, None
+        if opener is not None:
             channel = self.world.channels[int(opener.payload["channel_id"])]
             source = opener.source_message
         in_guild = channel.guild_id is not None
@@ -449,21 +429,6 @@ class OfflineDiscord:
             raise LookupError(f"message {record.id} was deleted")
         return record
 
-    def _modal_opener(self, modal: InteractionResult | Payload | str) -> InteractionResult | None:
-        if isinstance(modal, InteractionResult):
-            if modal.modal is None:
-                raise ValueError(f"{modal!r} did not answer with a modal")
-            return modal
-        for result in reversed(self.world.interactions.values()):
-            shown = result.modal
-            if shown is None:
-                continue
-            if (isinstance(modal, str) and shown.get("custom_id") == modal) or shown is modal:
-                return result
-        if isinstance(modal, str):
-            return None
-        raise LookupError(f"the bot showed no modal {modal!r}")
-
     # -- low level ---------------------------------------------------------------
 
     def make_interaction_payload(
@@ -481,25 +446,15 @@ class OfflineDiscord:
         ``dm`` (or a user who is not a member) puts it in the user's DM channel;
         ``message`` is the message whose component was used.
         """
-        world = self.world
-        in_guild = user.is_member and not dm
-        if not in_guild:
-            channel = world.dm_channel(user)
-        elif channel is None or channel.guild_id is None:
-            channel = channel if channel is not None and channel.guild_id else self.channel
-        permissions = world.member_permissions(user) if in_guild else None
-        return payloads.interaction_payload(
-            interaction_id=world.new_id(),
-            application_id=world.application_id,
-            interaction_type=type if isinstance(type, int) else type.value,
-            token=f"offline-{world.new_id():x}",
-            data=data,
-            channel=world.channel_payload(channel, permissions=permissions),
-            guild_id=world.guild_id if in_guild else None,
-            member=world.member_payload(user) if in_guild else None,
-            user=user,
-            app_permissions=world.member_permissions(world.bot),
-            message=dict(message.payload) if message is not None else None,
+        if channel is None or channel.guild_id is None:
+            channel = self.channel
+        return self.world.interaction_payload(
+            user,
+            type if isinstance(type, int) else type.value,
+            data,
+            channel=channel,
+            dm=dm or not user.is_member,
+            message=message,
         )
 
     async def feed(
@@ -549,10 +504,3 @@ class OfflineDiscord:
 
     def __repr__(self) -> str:
         return f"<OfflineDiscord state={self._state} base={self.server.base_url!r} {self.world!r}>"
-
-
-def _text_inputs(values: Mapping[str, object]) -> list[Payload]:
-    return [
-        {"type": 1, "components": [{"type": 4, "custom_id": key, "required": False}]}
-        for key in values
-    ]

@@ -100,6 +100,20 @@ class OfflineWorld:
             self.joined_at[user.id] = payloads.iso_timestamp()
         return user
 
+    def add_role(self, name: str, permissions: discord.Permissions) -> OfflineRole:
+        """Create a role above the others."""
+        position = max(role.position for role in self.roles.values()) + 1
+        role = OfflineRole(self.new_id(), name, permissions, position)
+        self.roles[role.id] = role
+        return role
+
+    def add_channel(self, name: str, channel_type: discord.ChannelType) -> OfflineChannel:
+        """Create a guild channel below the others."""
+        position = sum(1 for channel in self.channels.values() if channel.guild_id is not None)
+        channel = OfflineChannel(self.new_id(), name, channel_type, position, self.guild_id)
+        self.channels[channel.id] = channel
+        return channel
+
     def member_permissions(self, user: OfflineUser) -> int:
         """Return the permissions of ``user`` in channels, as interactions carry them."""
         if user.permissions is not None:
@@ -121,6 +135,10 @@ class OfflineWorld:
             permissions=self.member_permissions(user),
             with_user=with_user,
         )
+
+    def member_event(self, user: OfflineUser) -> Payload:
+        """Return the ``GUILD_MEMBER_ADD``/``_UPDATE`` payload of ``user``."""
+        return {**self.member_payload(user), "guild_id": str(self.guild_id)}
 
     def guild_payload(self) -> Payload:
         """Return the guild with roles, channels and members, as ``GUILD_CREATE`` has it."""
@@ -157,6 +175,34 @@ class OfflineWorld:
             self.dm_channels[user.id] = channel
             self.channels[channel.id] = channel
         return channel
+
+    def interaction_payload(
+        self,
+        user: OfflineUser,
+        interaction_type: int,
+        data: Payload | None,
+        *,
+        channel: OfflineChannel,
+        dm: bool,
+        message: OfflineMessage | None,
+    ) -> Payload:
+        """Return an ``INTERACTION_CREATE`` payload; ``dm`` uses the user's DM channel."""
+        if dm:
+            channel = self.dm_channel(user)
+        permissions = None if dm else self.member_permissions(user)
+        return payloads.interaction_payload(
+            interaction_id=self.new_id(),
+            application_id=self.application_id,
+            interaction_type=interaction_type,
+            token=f"offline-{self.new_id():x}",
+            data=data,
+            channel=self.channel_payload(channel, permissions=permissions),
+            guild_id=None if dm else self.guild_id,
+            member=None if dm else self.member_payload(user),
+            user=user,
+            app_permissions=self.member_permissions(self.bot),
+            message=copy.deepcopy(message.payload) if message is not None else None,
+        )
 
     # -- messages --------------------------------------------------------------
 
