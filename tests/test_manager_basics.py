@@ -615,3 +615,52 @@ async def test_active_counts_live_sessions_per_type(
     await start(offline, manager, Probe, alice)
     await start(offline, manager, Counter, alice)
     assert await manager.active() == {Probe.session_type: 2, Counter.session_type: 1}
+
+
+async def test_queued_clicks_behind_a_slow_handler_are_deferred_in_time(
+    offline: OfflineDiscord, manager: SessionManager, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+    gate = asyncio.Event()
+
+    class Gated(Probe):
+        pass
+
+    Gated.gate = gate
+    session = await start(offline, manager, Gated, alice)
+    message = offline.messages[-1]
+    first = await offline.click(alice, message, label="go", wait=False)
+    second = await offline.click(alice, message, label="go", wait=False)
+    await asyncio.sleep(0.01)
+    assert first.response is None and second.response is None
+    await clock.advance(2.6)  # past the manager's defer_after (2.5 s)
+    for click in (first, second):
+        response = await click.wait_answered(1)
+        assert response.type is discord.InteractionResponseType.deferred_message_update
+    gate.set()
+    await offline.wait_for_request(
+        lambda r: r.method == "PATCH" and second.token in r.path, timeout=2
+    )
+    assert len(session.data["seen"]) == 2
+    assert session.data["overlaps"] == 0
+    assert message.content == "2"
+
+
+async def test_discord_view_store_keeps_plain_views_but_not_session_views(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    """The measurement behind "no session view left in discord.py's view store"."""
+    alice = offline.add_member("alice")
+    view_store: Any = offline.client._connection._view_store
+    channel = offline.client.get_partial_messageable(offline.channel.id)
+    before = len(view_store._synced_message_views)
+    for index in range(50):
+        view = discord.ui.View(timeout=None)
+        view.add_item(discord.ui.Button(label="x", custom_id=f"plain:{index}"))
+        await channel.send("plain", view=view)
+    # discord.py keeps every View(timeout=None) it sent, for ever.
+    assert len(view_store._synced_message_views) == before + 50
+    for _ in range(50):
+        session = await start(offline, manager, Counter, alice)
+        await manager.end(session)
+    assert len(view_store._synced_message_views) == before + 50

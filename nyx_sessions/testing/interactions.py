@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from nyx_sessions.testing.components import BUTTON, SELECT_TYPES
+from nyx_sessions.testing.payloads import resolved_payload
 from nyx_sessions.testing.records import (
     InteractionResult,
     OfflineChannel,
@@ -81,8 +82,6 @@ class _Resolver:
         return str(entity.id)
 
     def resolved(self) -> Payload:
-        from nyx_sessions.testing.payloads import resolved_payload
-
         world = self.world
         members = {
             user.id: world.member_payload(user, with_user=False)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from nyx_sessions.testing.callbacks import InteractionEndpoints
+from nyx_sessions.testing.payloads import app_info_payload, user_payload
 from nyx_sessions.testing.records import RecordedRequest
 from nyx_sessions.testing.rest import (
     API_PREFIX,
@@ -141,15 +142,11 @@ class OfflineServer:
     # -- login -----------------------------------------------------------------
 
     async def _get_me(self, call: Call) -> web.Response:
-        from nyx_sessions.testing.payloads import user_payload
-
         data = user_payload(self.world.bot)
         data.update(verified=True, mfa_enabled=False, flags=0, locale="en-US")
         return json_response(data)
 
     async def _get_application(self, call: Call) -> web.Response:
-        from nyx_sessions.testing.payloads import app_info_payload
-
         world = self.world
         return json_response(
             app_info_payload(application_id=world.application_id, bot=world.bot, owner=world.owner)
