@@ -17,7 +17,9 @@ from .codecs import SessionCustomIdCodec
 from .end import EndCode, SessionEndData
 from .errors import (
     ManagerClosedError,
+    SessionLimitError,
     SessionStateError,
+    StoreUnavailableError,
 )
 from .events import EventHub, SessionEvent
 from .filters.base import rejection_message
@@ -279,6 +281,21 @@ class SessionManager(SessionRuntime):
         self._live[session.id] = entry
         try:
             await self.store.create(record, lease_owner=self.lease_owner, lease=self.lease)
+        except (SessionLimitError, StoreUnavailableError) as error:
+            # A full store or one that is down: the user is told, nothing is half-made.
+            del self._live[session.id]
+            _log.warning("Session %s (%s) not started: %s", session.id, session.session_type, error)
+            limited = isinstance(error, SessionLimitError)
+            if interaction is not None:
+                if limited:
+                    await self.responder.filtered(interaction, session, str(error))
+                else:
+                    await self.responder.unavailable(interaction, error)
+            session.end_code = EndCode.REJECTED if limited else EndCode.ERROR
+            end = SessionEndData(session.id, session.end_code, str(error), None)
+            self._resolve(session, end)
+            self._emit(SessionEvent.END, session, end)
+            return False
         except BaseException:
             del self._live[session.id]
             session.manager = None
@@ -402,4 +419,3 @@ class SessionManager(SessionRuntime):
             f"<SessionManager live={len(self)} store={self.store!r} "
             f"{'closed' if self._closed else 'open'}>"
         )
-

@@ -19,6 +19,7 @@ from .errors import (
     LeaseTimeoutError,
     RecordError,
     RevisionConflictError,
+    StateEncodeError,
     StoreError,
     StoreUnavailableError,
     UnknownSessionTypeError,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["SessionRuntime"]
 
 _log = logging.getLogger("nyx_sessions")
+_END_NOTICE_WAIT = 3.0
 
 
 class SessionRuntime:
@@ -120,7 +122,7 @@ class SessionRuntime:
         entry.busy = True
         entry.runner = asyncio.current_task()
         try:
-            await self._serve(entry, interaction)
+            await self._serve_safely(entry, interaction)
         finally:
             entry.runner = None
             self._hand_off(entry)
@@ -165,12 +167,26 @@ class SessionRuntime:
                 item.done.set_result(ended)
         elif isinstance(item, QueuedInteraction):
             try:
-                await self._serve(entry, item.interaction)
+                await self._serve_safely(entry, item.interaction)
             finally:
                 if item.done is not None and not item.done.done():
                     item.done.set_result(None)
         else:
-            await self._serve(entry, item)
+            await self._serve_safely(entry, item)
+
+    async def _serve_safely(
+        self, entry: LiveSession, interaction: discord.Interaction[Any]
+    ) -> None:
+        """Serve ``interaction``; whatever goes wrong, it is logged and answered."""
+        try:
+            await self._serve(entry, interaction)
+        except Exception as error:
+            _log.exception(
+                "Serving interaction %s of session %s failed", interaction.id, entry.session_id
+            )
+            self._emit(SessionEvent.ERROR, entry.session, interaction, error)
+            if not interaction.response.is_done():
+                await self.responder.failed(interaction, entry.session, error)
 
     async def _serve(self, entry: LiveSession, interaction: discord.Interaction[Any]) -> None:
         """Serve one interaction: load, filter, handle, save, answer."""
@@ -246,15 +262,14 @@ class SessionRuntime:
             self._emit(SessionEvent.ERROR, entry.session, interaction, error)
             await self.responder.broken(interaction, session_id, error)
             return None
-        except (LeaseTimeoutError, StoreUnavailableError) as error:
+        except StoreError as error:  # unreachable, or busy in another process
             _log.warning("Session %s is not available: %s", session_id, error)
             self._emit(SessionEvent.ERROR, entry.session, interaction, error)
             await self.responder.unavailable(interaction, error)
             return None
         if record is None:
             if entry.session is not None:
-                # Ended in another process; its end notice may still be on its way.
-                self._drop(entry)
+                self._gone_elsewhere(entry)
             await self._missing(session_id, interaction)
             return None
         try:
@@ -309,10 +324,14 @@ class SessionRuntime:
             _log.error("Session %s: state not saved, %s", session.id, error)
             self._emit(SessionEvent.ERROR, session, None, error)
             self._drop(entry)
-        except StoreError as error:
+        except (StoreError, StateEncodeError) as error:
             _log.error("Session %s: state not saved, %s", session.id, error)
             self._emit(SessionEvent.ERROR, session, None, error)
             await self._release(entry)
+            if self.store.persistent and isinstance(error, StateEncodeError):
+                # The store keeps the last state that could be saved; reload it next time
+                # rather than carry a local state that can never be committed.
+                self._drop(entry)
 
     async def _release(self, entry: LiveSession) -> None:
         if not self._shared:
@@ -363,7 +382,7 @@ class SessionRuntime:
                 self._drop(entry)
                 return
             if record is None:
-                self._drop(entry)  # ended elsewhere
+                self._gone_elsewhere(entry)
                 return
             try:
                 self._adopt_record(entry, record)
@@ -426,6 +445,35 @@ class SessionRuntime:
                     "Session %s: end not announced to other processes (%s)", session.id, error
                 )
         return True
+
+    def _gone_elsewhere(self, entry: LiveSession) -> None:
+        """Forget a session whose record vanished: another process ended it.
+
+        Its end notice is normally on its way; local waiters get a stand-in end only if
+        it does not come within a few seconds (the notice was lost).
+        """
+        session = entry.session
+        self._drop(entry)
+        if session is None or session.end_promise.done():
+            return
+        record = entry.record
+        deadline = record.deadline if record is not None else None
+        expired = deadline is not None and deadline <= self.clock.now()
+        stand_in = SessionEndData(
+            session.id,
+            EndCode.EXPIRED if expired else EndCode.CANCELLED,
+            "ended in another process",
+        )
+        self._spawn(self._await_end_notice(session, stand_in), f"end-notice-{session.id}")
+
+    async def _await_end_notice(self, session: Session[Any], stand_in: SessionEndData) -> None:
+        promise = session.end_promise
+        try:
+            await asyncio.wait_for(asyncio.shield(promise), _END_NOTICE_WAIT)
+        except TimeoutError:
+            if session.end_code is None:
+                session.end_code = stand_in.code
+            self._resolve(session, stand_in)
 
     def _drop(self, entry: LiveSession) -> None:
         """Forget a session locally and answer whatever was queued for it."""

@@ -284,6 +284,37 @@ async def test_modal_from_a_button_is_submitted_with_values(offline: OfflineDisc
     assert message.components == []
 
 
+async def test_modal_from_a_command_with_a_labelled_user_select(offline: OfflineDiscord) -> None:
+    tree = tree_of(offline)
+    chosen: list[object] = []
+
+    class Pick(discord.ui.Modal, title="Pick"):
+        who: discord.ui.Label[Any] = discord.ui.Label(
+            text="Who", component=discord.ui.UserSelect(custom_id="who")
+        )
+
+        async def on_submit(self, interaction: Interaction) -> None:
+            assert isinstance(self.who.component, discord.ui.UserSelect)
+            chosen.extend(self.who.component.values)
+            await interaction.response.defer()  # closes the modal; there is no message
+
+    @tree.command()
+    async def pick(interaction: Interaction) -> None:
+        await interaction.response.send_modal(Pick(custom_id="pick"))
+
+    alice, bob = offline.add_member("alice"), offline.add_member("bob")
+    opened = await offline.slash_command(alice, "pick")
+    assert opened.modal is not None
+    assert opened.modal["components"][0]["type"] == discord.ComponentType.label.value
+    res = await offline.submit_modal(alice, opened, values={"who": [bob]})
+    assert res.response is not None
+    assert res.response.type is discord.InteractionResponseType.deferred_message_update
+    assert res.message is None
+    [member] = chosen
+    assert isinstance(member, discord.Member)
+    assert member.id == bob.id
+
+
 # -- application commands -----------------------------------------------------------
 
 

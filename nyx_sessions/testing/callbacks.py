@@ -116,12 +116,14 @@ class InteractionEndpoints:
                 interaction=result,
                 extra_flags=_LOADING if callback_type == 5 else 0,
             )
-        elif callback_type in (6, 7):
+        elif callback_type == 6:
+            # Also fine for a modal submitted from a command: it just closes the modal.
+            result.message = result.source_message
+        elif callback_type == 7:
             source = result.source_message
             if source is None or source.deleted:
                 raise DiscordError(400, 50035, "Invalid Form Body: the interaction has no message")
-            if callback_type == 7:
-                world.edit_message(source, data, files)
+            world.edit_message(source, data, files)
             result.message = source
         return result.message
 
@@ -129,8 +131,7 @@ class InteractionEndpoints:
         world = self.world
         if call.match["webhook_id"] != str(world.application_id):
             raise DiscordError(404, 10015, "Unknown Webhook")
-        token = call.match["webhook_token"]
-        result = next((r for r in world.interactions.values() if r.token == token), None)
+        result = world.tokens.get(call.match["webhook_token"])
         if result is None or world.clock.now() - result.fed_at > TOKEN_LIFETIME:
             raise DiscordError(401, 50027, "Invalid Webhook Token")
         if result.response is None:

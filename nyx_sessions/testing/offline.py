@@ -485,7 +485,7 @@ class OfflineDiscord:
             fed_at=self.world.clock.now(),
             source_message=self.world.messages.get(source_id) if source_id else None,
         )
-        self.world.interactions[result.id] = result
+        self.world.add_interaction(result)
         # The parser creates the Interaction and dispatches "interaction" synchronously, so
         # a listener with timeout=0 catches that very object; awaiting it after a failed
         # parse removes the listener.

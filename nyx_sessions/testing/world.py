@@ -76,6 +76,7 @@ class OfflineWorld:
         self.joined_at: dict[int, str] = {}
         self.messages: dict[int, OfflineMessage] = {}
         self.interactions: dict[int, InteractionResult] = {}
+        self.tokens: dict[str, InteractionResult] = {}
         self.commands: dict[int | None, list[Payload]] = {}
         self.requests: list[RecordedRequest] = []
         self._request_waiters: list[
@@ -203,6 +204,11 @@ class OfflineWorld:
             app_permissions=self.member_permissions(self.bot),
             message=copy.deepcopy(message.payload) if message is not None else None,
         )
+
+    def add_interaction(self, result: InteractionResult) -> None:
+        """Remember an interaction that was fed, by id and by token."""
+        self.interactions[result.id] = result
+        self.tokens[result.token] = result
 
     # -- messages --------------------------------------------------------------
 
