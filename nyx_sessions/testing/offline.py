@@ -81,6 +81,19 @@ class OfflineDiscord:
         The bot user's name.
     bot_permissions:
         The permissions of the bot's managed role; default: every channel permission.
+
+    Attributes
+    ----------
+    client:
+        The client that interactions go to unless told otherwise.
+    clients:
+        Every client logged in (see :meth:`login`), closed on exit.
+    channel:
+        The default text channel, ``#general``.
+    world:
+        The state of the offline Discord: users, roles, channels, messages, requests.
+    server:
+        The REST server.
     """
 
     _active: ClassVar[OfflineDiscord | None] = None
@@ -105,7 +118,6 @@ class OfflineDiscord:
         self.server = OfflineServer(self.world, ack_window=ack_window)
         self.clients: list[discord.Client] = []
         self.channel: OfflineChannel = self.add_channel("general")
-        """The default text channel of the guild."""
         self._saved_base: str | None = None
         self._state = "new"
 
