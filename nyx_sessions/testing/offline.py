@@ -255,10 +255,10 @@ class OfflineDiscord:
         self._gateway("GUILD_MEMBER_UPDATE", self.world.member_event(member))
 
     def add_channel(
-        self, name: str, *, type: discord.ChannelType = discord.ChannelType.text
+        self, name: str, *, channel_type: discord.ChannelType = discord.ChannelType.text
     ) -> OfflineChannel:
         """Create a guild channel below the others."""
-        channel = self.world.add_channel(name, type)
+        channel = self.world.add_channel(name, channel_type)
         self._gateway("CHANNEL_CREATE", self.world.channel_payload(channel))
         return channel
 

@@ -15,6 +15,8 @@ import itertools
 import time
 from typing import TYPE_CHECKING, Any
 
+import discord
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -156,6 +158,8 @@ def channel_payload(
             last_message_id=None,
             permission_overwrites=[],
         )
+        if channel.type in (discord.ChannelType.voice, discord.ChannelType.stage_voice):
+            data.update(bitrate=64000, user_limit=0, rtc_region=None)
     if permissions is not None:
         data["permissions"] = str(permissions)
     return data

@@ -1,0 +1,592 @@
+"""A session store on Redis, shared by every process of a bot and surviving restarts.
+
+Key layout (``nyx`` is the prefix; every key of one session shares the hash tag
+``{<session id>}``, so a session lives in one Redis Cluster slot)::
+
+    nyx:{<sid>}:rec      hash: rev, type, deadline, body (msgpack record), tok
+    nyx:{<sid>}:lease    string: the lease owner, with PX = the lease
+    nyx:{<sid>}:corrupt  a record that could not be decoded, set aside for inspection
+    nyx:deadlines        sorted set: session id -> deadline (a hint, see below)
+    nyx:types            set: every session type ever stored
+    nyx:type:<type>      sorted set: session id -> when its record's backstop TTL ends
+    nyx:ends             pub/sub channel of end notifications
+
+Atomic steps. Each Lua script touches ONE session's keys or ONE index key; the global
+indexes are updated by separate commands sent in the same round trip (pipelined):
+
+- ``create``: one script inserts the record at revision 1 and takes the lease (SET PX);
+  the deadline and the per-type entry ride in the same round trip.
+- ``acquire``: one script takes the lease (free, expired, or already ours) and returns
+  the record; a busy lease is polled with a short backoff, bounded by ``wait``.
+- ``commit``: one script checks the lease owner and the revision (the fencing token),
+  writes the record, bumps the revision and optionally releases; the deadline rides along.
+- ``claim_expired``: one script on the deadline index moves due ids to ``now + hold``, so
+  two processes never claim the same id. The claimed records are then read: an id whose
+  record is gone or not yet due is re-indexed instead of returned. The record is the
+  truth; an index entry that a refused write left behind is corrected the same way.
+- ``remove``: one script deletes the record and the lease; only one caller sees it exist.
+
+A record's Redis TTL is only a backstop: its deadline plus an hour (none without a
+deadline), for sessions that no process ever expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import uuid
+from typing import TYPE_CHECKING, Any, NoReturn, Self
+
+import redis.asyncio
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..clock import Clock, LoopClock
+from ..codecs.state import StateCodec
+from ..end import EndCode, SessionEndData
+from ..errors import (
+    CorruptRecordError,
+    LeaseTimeoutError,
+    RecordError,
+    RecordVersionError,
+    RevisionConflictError,
+    StateEncodeError,
+    StoreError,
+    StoreUnavailableError,
+)
+from . import _redis_scripts as lua
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from redis.asyncio.client import Pipeline
+    from redis.commands.core import AsyncScript
+
+    from .base import SessionRecord
+
+__all__ = ["RedisStore"]
+
+_log = logging.getLogger("nyx_sessions.stores.redis")
+
+_BACKSTOP = 3600.0  # seconds a record outlives its deadline in Redis
+_FIRST_PAUSE, _MAX_PAUSE = 0.002, 0.05  # lease polling
+_FIRST_RECONNECT, _MAX_RECONNECT = 0.05, 2.0  # pub/sub listener
+_OPEN_WAIT = 2.0  # how long open() waits for the end-notice subscription
+
+
+class RedisStore:
+    """Session records in Redis: persistent, shared by processes, Cluster-ready.
+
+    Parameters
+    ----------
+    client:
+        A ``redis.asyncio.Redis`` with ``decode_responses=False``. The store borrows
+        it and never closes it; see :meth:`from_url` for a store that owns its client.
+    prefix:
+        The prefix of every key and of the pub/sub channel.
+    codec:
+        The state codec (register your enums there); ``StateCodec()`` by default.
+    clock:
+        The time source, shared with the manager (the manager passes its own). Lease
+        expiry is measured by the Redis server itself.
+    """
+
+    persistent = True
+    shared = True
+
+    __slots__ = (
+        "_channel",
+        "_client",
+        "_clock",
+        "_closed",
+        "_codec",
+        "_instance",
+        "_listener",
+        "_listening",
+        "_on_end",
+        "_owns_client",
+        "_prefix",
+        "_scripts",
+    )
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        prefix: str = "nyx",
+        codec: StateCodec | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("RedisStore needs a client with decode_responses=False")
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise ValueError(f"invalid key prefix {prefix!r}: non-empty, without braces")
+        self._client = client
+        self._owns_client = False
+        self._prefix = prefix
+        self._channel = f"{prefix}:ends"
+        self._codec = codec or StateCodec()
+        self._clock: Clock = clock or LoopClock()
+        self._instance = uuid.uuid4().hex
+        self._scripts: dict[str, AsyncScript] = {
+            name: client.register_script(getattr(lua, name)) for name in lua.__all__
+        }
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._on_end: Callable[[SessionEndData], None] | None = None
+        self._closed = False
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "nyx",
+        codec: StateCodec | None = None,
+        clock: Clock | None = None,
+        **client_kwargs: Any,
+    ) -> Self:
+        """Create a store with its own client, closed by :meth:`aclose`.
+
+        ``client_kwargs`` go to ``redis.asyncio.Redis.from_url``.
+        """
+        store = cls(
+            redis.asyncio.Redis.from_url(url, **client_kwargs),
+            prefix=prefix,
+            codec=codec,
+            clock=clock,
+        )
+        store._owns_client = True
+        return store
+
+    def use_clock(self, clock: Clock) -> None:
+        """Take the manager's clock."""
+        self._clock = clock
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Load the scripts and start listening for end notices from other processes.
+
+        A Redis that is down is not an error here: the listener keeps reconnecting.
+        """
+        self._ensure_open()
+        if self._listener is not None:
+            return
+        with contextlib.suppress(StoreError):
+            await self._load_scripts()
+        self._listener = asyncio.create_task(
+            self._listen(), name=f"nyx-redis-end-listener-{self._instance[:8]}"
+        )
+        self._listener.add_done_callback(_log_crash)
+        try:
+            async with asyncio.timeout(_OPEN_WAIT):
+                await self._listening.wait()
+        except TimeoutError:
+            _log.warning("Not yet subscribed to %s; end notices wait for Redis", self._channel)
+
+    async def aclose(self) -> None:
+        """Stop the listener and close the client if the store opened it; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- records ---------------------------------------------------------------------------
+
+    async def create(self, record: SessionRecord, *, lease_owner: str, lease: float) -> None:
+        """Insert ``record`` at revision 1 and hold its lease, in one round trip."""
+        sid, session_type = record.session_id, record.session_type
+        rec, lease_key, _ = self._keys(sid)
+        body = self._codec.encode_record(dataclasses.replace(record, revision=1))
+        args = [lease_owner, _ms(lease), session_type, body, _text(record.deadline)]
+        args += [self._backstop_ms(record), uuid.uuid4().hex]
+
+        def build(pipe: Pipeline) -> None:
+            self._evalsha(pipe, "CREATE", [rec, lease_key], args)
+            if record.deadline is not None:
+                pipe.zadd(self._deadlines, {sid: record.deadline})
+            pipe.sadd(self._types, session_type)
+            pipe.zadd(self._type_key(session_type), {sid: self._index_expiry(record)})
+
+        with self._translate("create"):
+            created = (await self._pipeline(build))[0]
+        if not created:
+            await self._repair_index(sid, record.deadline, session_type)
+            raise StoreError(f"session {sid} already exists")
+        record.revision = 1
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        """Load a record without taking its lease, or None."""
+        self._ensure_open()
+        rec = self._keys(session_id)[0]
+        try:
+            with self._translate("get"):
+                rev, body, session_type = await self._client.hmget(rec, ["rev", "body", "type"])
+        except StoreError as error:
+            if not _is_wrongtype(error):
+                raise
+            return await self._corrupt(session_id, None, b"", None, "the key is not a hash")
+        if rev is None and body is None:
+            return None
+        return await self._decode(session_id, rev, body, session_type, None)
+
+    async def acquire(
+        self, session_id: str, *, lease_owner: str, lease: float, wait: float
+    ) -> SessionRecord | None:
+        """Take the lease of ``session_id`` (waiting up to ``wait`` s) and load its record."""
+        self._ensure_open()
+        rec, lease_key, _ = self._keys(session_id)
+        loop = asyncio.get_running_loop()
+        give_up, give_up_clock = loop.time() + wait, self._clock.now() + wait
+        pause = _FIRST_PAUSE
+        while True:
+            with self._translate("acquire"):
+                reply = await self._scripts["ACQUIRE"]([rec, lease_key], [lease_owner, _ms(lease)])
+            status = reply[0]
+            if status == 0:
+                return None
+            if status == 1:
+                return await self._decode(session_id, reply[1], reply[2], reply[3], lease_owner)
+            if status == 3:
+                return await self._corrupt(session_id, None, b"", None, "the key is not a hash")
+            # Either clock may be the one that moves (a manual clock in tests).
+            left = give_up - loop.time()
+            if left <= 0 or self._clock.now() >= give_up_clock:
+                raise LeaseTimeoutError(f"session {session_id} is busy (lease held elsewhere)")
+            holder_left = reply[1] / 1000 if reply[1] > 0 else pause
+            await asyncio.sleep(min(pause, holder_left, left))
+            pause = min(pause * 2, _MAX_PAUSE)
+
+    async def commit(self, record: SessionRecord, *, lease_owner: str, release: bool) -> int:
+        """Save ``record`` if its revision is current and the lease is ours; one round trip."""
+        sid, session_type = record.session_id, record.session_type
+        rec, lease_key, _ = self._keys(sid)
+        revision = record.revision + 1
+        body = self._codec.encode_record(dataclasses.replace(record, revision=revision))
+        args = [lease_owner, record.revision, body, _text(record.deadline)]
+        args += [self._backstop_ms(record), "1" if release else "0", uuid.uuid4().hex]
+
+        def build(pipe: Pipeline) -> None:
+            self._evalsha(pipe, "COMMIT", [rec, lease_key], args)
+            if record.deadline is None:
+                pipe.zrem(self._deadlines, sid)
+            else:
+                pipe.zadd(self._deadlines, {sid: record.deadline})
+            # XX: a refused commit of a removed session must not bring its entry back.
+            pipe.zadd(self._type_key(session_type), {sid: self._index_expiry(record)}, xx=True)
+
+        with self._translate("commit"):
+            reply = (await self._pipeline(build))[0]
+        if reply[0] == 1:
+            record.revision = revision
+            return revision
+        await self._repair_index(sid, record.deadline, session_type)
+        if reply[0] == 0:
+            raise RevisionConflictError(f"session {sid} no longer exists")
+        if reply[0] == -1:
+            raise RevisionConflictError(f"session {sid} is leased by another owner")
+        raise RevisionConflictError(
+            f"session {sid} is at revision {reply[1]}, not {record.revision}"
+        )
+
+    async def release(self, session_id: str, *, lease_owner: str) -> None:
+        """Give the lease back if ``lease_owner`` still holds it."""
+        self._ensure_open()
+        with self._translate("release"):
+            await self._scripts["RELEASE"]([self._keys(session_id)[1]], [lease_owner])
+
+    async def remove(self, session_id: str) -> bool:
+        """Delete the record, its lease and its index entries; True for one caller only."""
+        rec, lease_key, _ = self._keys(session_id)
+
+        def build(pipe: Pipeline) -> None:
+            self._evalsha(pipe, "REMOVE", [rec, lease_key], [])
+            pipe.zrem(self._deadlines, session_id)
+
+        with self._translate("remove"):
+            removed, session_type = (await self._pipeline(build))[0]
+            if removed and session_type:
+                await self._client.zrem(self._type_key(session_type.decode()), session_id)
+        return bool(removed)
+
+    # -- index -----------------------------------------------------------------------------
+
+    async def claim_expired(self, now: float, *, limit: int, hold: float) -> list[str]:
+        """Claim up to ``limit`` due sessions atomically, holding them until ``now + hold``."""
+        self._ensure_open()
+        hold_until = _text(now + hold)
+        with self._translate("claim"):
+            raw_ids = await self._scripts["CLAIM"](
+                [self._deadlines], [_text(now), limit, hold_until]
+            )
+            if not raw_ids:
+                return []
+            ids = [raw.decode() for raw in raw_ids]
+            pipe = self._client.pipeline(transaction=False)
+            for session_id in ids:
+                pipe.hmget(self._keys(session_id)[0], ["deadline", "rev"])
+            rows = await pipe.execute(raise_on_error=False)
+            claimed: list[str] = []
+            fixes: list[str] = []
+            for session_id, row in zip(ids, rows, strict=True):
+                if isinstance(row, Exception):  # not a hash: acquire() sets it aside
+                    claimed.append(session_id)
+                elif row[1] is None or not row[0]:
+                    fixes += [session_id, hold_until, ""]  # gone, or never expires
+                elif (deadline := _float_or_none(row[0])) is not None and deadline > now:
+                    fixes += [session_id, hold_until, _text(deadline)]  # not due yet
+                else:
+                    claimed.append(session_id)  # due (or unreadable: acquire() finds out)
+            if fixes:
+                await self._scripts["REINDEX"]([self._deadlines], fixes)
+        return claimed
+
+    async def count_by_type(self) -> dict[str, int]:
+        """Return the number of records per session type."""
+        self._ensure_open()
+        with self._translate("count"):
+            members: set[bytes] = await self._client.smembers(self._types)  # type: ignore[assignment]
+            types = sorted(raw.decode() for raw in members)
+            pipe = self._client.pipeline(transaction=False)
+            for session_type in types:
+                # Entries of records that Redis expired by their backstop TTL.
+                pipe.zremrangebyscore(self._type_key(session_type), "-inf", self._clock.now())
+                pipe.zcard(self._type_key(session_type))
+            counts = (await pipe.execute())[1::2] if types else []
+        return {name: count for name, count in zip(types, counts, strict=True) if count}
+
+    # -- end notices -----------------------------------------------------------------------
+
+    async def publish_end(self, end: SessionEndData) -> None:
+        """Tell every other process sharing the store that a session ended."""
+        self._ensure_open()
+        head = [self._instance, end.session_id, str(end.code.value), end.reason]
+        try:
+            payload = self._codec.encode_value([*head, end.result])
+        except StateEncodeError as error:
+            _log.warning("Session %s: result not sent with its end notice (%s)", head[1], error)
+            payload = self._codec.encode_value([*head, None])
+        with self._translate("publish"):
+            await self._client.publish(self._channel, payload)
+
+    def on_end(self, callback: Callable[[SessionEndData], None] | None) -> None:
+        """Call ``callback`` for every end published by another process (None to stop)."""
+        self._on_end = callback
+
+    async def _listen(self) -> None:
+        pause, failures = _FIRST_RECONNECT, 0
+        while True:
+            pubsub = self._client.pubsub()
+            try:
+                await pubsub.subscribe(self._channel)
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        if failures:
+                            _log.info("End notices from Redis resumed on %s", self._channel)
+                        self._listening.set()
+                        pause, failures = _FIRST_RECONNECT, 0
+                    elif message["type"] == "message":
+                        self._deliver(message["data"])
+            except (RedisError, OSError) as error:
+                self._listening.clear()
+                failures += 1
+                _log.log(
+                    logging.WARNING if failures == 1 else logging.DEBUG,
+                    "End notices from Redis interrupted (%s); reconnecting in %.2fs",
+                    error,
+                    pause,
+                )
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _MAX_RECONNECT)
+
+    def _deliver(self, raw: bytes) -> None:
+        try:
+            instance, session_id, code, reason, result = self._codec.decode_value(raw)
+            end = SessionEndData(session_id, EndCode(code), reason, result)
+        except (RecordError, ValueError, TypeError) as error:
+            _log.warning("Ignoring a malformed end notice on %s: %s", self._channel, error)
+            return
+        callback = self._on_end
+        if instance == self._instance or callback is None:
+            return
+        try:
+            callback(end)
+        except Exception:
+            _log.exception("End callback failed for session %s", session_id)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @property
+    def _deadlines(self) -> str:
+        return f"{self._prefix}:deadlines"
+
+    @property
+    def _types(self) -> str:
+        return f"{self._prefix}:types"
+
+    def _type_key(self, session_type: str) -> str:
+        return f"{self._prefix}:type:{session_type}"
+
+    def _keys(self, session_id: str) -> tuple[str, str, str]:
+        base = f"{self._prefix}:{{{session_id}}}"
+        return f"{base}:rec", f"{base}:lease", f"{base}:corrupt"
+
+    def _backstop(self, record: SessionRecord) -> float:
+        """Seconds until Redis drops the record by itself (inf without a deadline)."""
+        if record.deadline is None:
+            return math.inf
+        return max(record.deadline - self._clock.now(), 0.0) + _BACKSTOP
+
+    def _backstop_ms(self, record: SessionRecord) -> int:
+        backstop = self._backstop(record)
+        return 0 if backstop == math.inf else _ms(backstop)
+
+    def _index_expiry(self, record: SessionRecord) -> float:
+        return self._clock.now() + self._backstop(record)
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise StoreError("the RedisStore is closed")
+
+    @contextlib.contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        self._ensure_open()
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            raise StoreUnavailableError(f"Redis is unreachable ({action}): {error}") from error
+        except RedisError as error:
+            raise StoreError(f"Redis refused {action}: {error}") from error
+
+    def _evalsha(self, pipe: Pipeline, name: str, keys: list[str], args: list[Any]) -> None:
+        pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
+
+    async def _pipeline(self, build: Callable[[Pipeline], None]) -> list[Any]:
+        """Run a pipeline whose first command is a script; reload scripts on NOSCRIPT."""
+        for _ in range(2):
+            pipe = self._client.pipeline(transaction=False)
+            build(pipe)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+            if not isinstance(results[0], NoScriptError):
+                for result in results:
+                    if isinstance(result, Exception):
+                        raise result
+                return results
+            await self._load_scripts()  # the server restarted or its scripts were flushed
+        raise StoreError("Redis keeps forgetting the store's scripts")
+
+    async def _load_scripts(self) -> None:
+        with self._translate("script load"):
+            pipe = self._client.pipeline(transaction=False)
+            for script in self._scripts.values():
+                pipe.script_load(script.script)
+            await pipe.execute()
+
+    async def _decode(
+        self, sid: str, rev: Any, body: Any, session_type: Any, owner: str | None
+    ) -> SessionRecord:
+        try:
+            if not body:
+                raise CorruptRecordError("the record has no body")
+            record = self._codec.decode_record(body)
+            if record.session_id != sid:
+                raise CorruptRecordError(f"the record belongs to session {record.session_id}")
+            if str(record.revision).encode() != rev:
+                raise CorruptRecordError(f"revision {rev!r} disagrees with the record")
+        except CorruptRecordError as error:
+            await self._corrupt(sid, owner, body or b"", session_type, str(error))
+        except RecordVersionError as error:
+            # Not corrupt: a newer release can read it, so leave it where it is.
+            if owner is not None:
+                await self.release(sid, lease_owner=owner)
+            raise RecordVersionError(f"session {sid}: {error}") from error
+        return record
+
+    async def _corrupt(
+        self, sid: str, owner: str | None, body: bytes, session_type: Any, why: str
+    ) -> NoReturn:
+        """Move an undecodable record aside, drop it from the indexes, then raise."""
+        rec, lease_key, aside = self._keys(sid)
+        args = [owner or "", "1" if body else "0", body]
+        with self._translate("set aside"):
+            moved, stored_type = await self._scripts["SET_ASIDE"]([rec, lease_key, aside], args)
+            if moved:
+                pipe = self._client.pipeline(transaction=False)
+                pipe.zrem(self._deadlines, sid)
+                if stored_type:
+                    pipe.zrem(self._type_key(stored_type.decode(errors="replace")), sid)
+                await pipe.execute()
+        _log.warning(
+            "Session %s: corrupt record %s (%s)",
+            sid,
+            f"set aside at {aside}" if moved else "already gone or rewritten",
+            why,
+        )
+        raise CorruptRecordError(f"session {sid}: corrupt record ({why})")
+
+    async def _repair_index(self, sid: str, wrote: float | None, session_type: str) -> None:
+        """Undo what a refused write's pipelined index updates got wrong."""
+        try:
+            with self._translate("repair"):
+                deadline_raw, stored_type = await self._client.hmget(
+                    self._keys(sid)[0], ["deadline", "type"]
+                )
+                truth = _float_or_none(deadline_raw)
+                if truth != wrote:
+                    await self._scripts["REINDEX"](
+                        [self._deadlines], [sid, _text(wrote), _text(truth)]
+                    )
+                if stored_type != session_type.encode():
+                    await self._client.zrem(self._type_key(session_type), sid)
+        except StoreError as error:  # the index is a hint; claims correct it later
+            _log.debug("Session %s: index not repaired (%s)", sid, error)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "listening" if self._listening.is_set() else "idle"
+        return f"<RedisStore prefix={self._prefix!r} instance={self._instance[:8]} {state}>"
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _text(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def _float_or_none(raw: bytes | str | None) -> float | None:
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _is_wrongtype(error: StoreError) -> bool:
+    return isinstance(error.__cause__, ResponseError) and "WRONGTYPE" in str(error.__cause__)
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("The Redis end listener stopped", exc_info=task.exception())
