@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .session import Session
     from .stores.base import SessionRecord
 
-__all__ = ["EXPIRE", "EndRequest", "LiveSession", "QueuedInteraction"]
+__all__ = ["EXPIRE", "EndRequest", "LiveSession", "QueuedInteraction", "RecentIds"]
 
 
 class _Expire:
@@ -86,3 +86,27 @@ class LiveSession:
     def __repr__(self) -> str:
         pending = len(self.queue) if self.queue else 0
         return f"<LiveSession {self.session_id} busy={self.busy} queued={pending}>"
+
+
+class RecentIds:
+    """The last ``size`` interaction ids seen, to serve a redelivered interaction once."""
+
+    __slots__ = ("_order", "_seen", "_size")
+
+    def __init__(self, size: int = 8192) -> None:
+        self._size = size
+        self._seen: set[int] = set()
+        self._order: deque[int] = deque()
+
+    def add(self, interaction_id: int) -> bool:
+        """Remember ``interaction_id``; return False when it was seen already."""
+        if interaction_id in self._seen:
+            return False
+        self._seen.add(interaction_id)
+        self._order.append(interaction_id)
+        if len(self._order) > self._size:
+            self._seen.discard(self._order.popleft())
+        return True
+
+    def __len__(self) -> int:
+        return len(self._order)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import discord
 
-from ._live import EndRequest, LiveSession
+from ._live import EndRequest, LiveSession, RecentIds
 from .attach import ClientHook, session_ids_of
 from .clock import Clock, LoopClock
 from .codecs import SessionCustomIdCodec
@@ -116,6 +116,7 @@ class SessionManager(SessionRuntime):
         self._scheduler = DeadlineScheduler(self.clock, self._on_deadline)
         self._watchdog = AckWatchdog(self.clock, defer_after, self.responder.acknowledge)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._recent = RecentIds()
         self._hook: ClientHook | None = None
         self._opened: asyncio.Task[None] | None = None
         self._closed = False

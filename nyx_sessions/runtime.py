@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ._live import EXPIRE, EndRequest, LiveSession, QueuedInteraction
+from ._live import EXPIRE, EndRequest, LiveSession, QueuedInteraction, RecentIds
 from .end import EndCode, SessionEndData
 from .errors import (
     LeaseTimeoutError,
@@ -62,6 +62,7 @@ class SessionRuntime:
     _events: EventHub
     _scheduler: DeadlineScheduler
     _watchdog: AckWatchdog
+    _recent: RecentIds
     _tasks: set[asyncio.Task[Any]]
     _opened: asyncio.Task[None] | None
     _closed: bool
@@ -80,6 +81,9 @@ class SessionRuntime:
         session_id = self.codec.extract_session_id(custom_id)
         if session_id is None or self._closed:
             return False
+        if not self._recent.add(interaction.id):
+            _log.debug("Interaction %s was delivered twice; serving it once", interaction.id)
+            return True
         self._watchdog.watch(interaction)
         entry = self._live.get(session_id)
         if entry is None:
@@ -110,6 +114,9 @@ class SessionRuntime:
         self._check_open()
         if self._opened is None or not self._opened.done():
             await self._ensure_open()
+        if not self._recent.add(interaction.id):
+            _log.debug("Interaction %s was delivered twice; serving it once", interaction.id)
+            return True
         self._watchdog.watch(interaction)
         entry = self._live.get(session_id)
         if entry is None:

@@ -664,3 +664,16 @@ async def test_discord_view_store_keeps_plain_views_but_not_session_views(
         session = await start(offline, manager, Counter, alice)
         await manager.end(session)
     assert len(view_store._synced_message_views) == before + 50
+
+
+async def test_an_interaction_delivered_twice_is_served_once(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    session = await start(offline, manager, Probe, alice)
+    click = await offline.click(alice, offline.messages[-1], label="go")
+    duplicate = discord.Interaction(data=click.payload, state=offline.client._connection)  # type: ignore[arg-type]
+    assert await manager.update(duplicate) is True
+    assert len(session.data["seen"]) == 1
+    callbacks = [r for r in offline.requests if r.path.endswith("/callback")]
+    assert len([r for r in callbacks if str(click.id) in r.path]) == 1

@@ -1,0 +1,111 @@
+"""A throwaway redis-server on a free 127.0.0.1 port, for the store tests."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["RedisServer"]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """Runs ``redis-server`` in a temporary directory; can be stopped and started again.
+
+    The port stays the same across restarts, so clients reconnect to the same address.
+    Nothing is persisted (``--save "" --appendonly no``): a restart empties the server.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self, binary: str = "redis-server") -> None:
+        self.binary = binary
+        self.port = _free_port()
+        self._dir = Path(tempfile.mkdtemp(prefix="nyx-redis-"))
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the server and wait until it answers PING."""
+        if self.running:
+            return
+        self._process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                self.host,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self._dir),
+                "--logfile",
+                str(self._dir / "redis.log"),
+            ],  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        give_up = time.monotonic() + timeout
+        while not self._answers_ping():
+            if self._process.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {self._log_tail()}")
+            if time.monotonic() > give_up:
+                self.kill()
+                raise RuntimeError(f"redis-server did not answer in {timeout}s")
+            time.sleep(0.01)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut the server down gracefully (SIGTERM) and wait for it."""
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout)
+            self._process = None
+
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), like a crash."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+    def close(self) -> None:
+        """Stop the server and delete its directory."""
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def _log_tail(self) -> str:
+        try:
+            return (self._dir / "redis.log").read_text()[-2000:]
+        except OSError:
+            return "(no log)"
+
+    def __repr__(self) -> str:
+        return f"<RedisServer {self.url} running={self.running}>"
