@@ -27,25 +27,28 @@ _MAX_BACKOFF = 30.0
 class Background:
     """Background work of one :class:`~nyx_sessions.SessionManager`."""
 
-    __slots__ = ("_manager", "_poller")
+    __slots__ = ("_manager", "_poller", "_stopping")
 
     def __init__(self, manager: SessionManager) -> None:
         self._manager = manager
         self._poller: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def open(self) -> None:
         """Open the store and start what a persistent or shared store needs."""
         manager = self._manager
         await manager.store.open()
         if manager.store.shared:
-            manager.store.on_end(self._on_remote_end)
+            manager.store.on_end(manager._hear_end)
         if manager.store.persistent:
             self._poller = manager._spawn(self._poll(), "expiry-claims")
 
     async def _poll(self) -> None:
         manager = self._manager
         backoff = manager.poll_interval
-        while True:
+        # The flag as well as the cancellation: a client library that swallows a
+        # CancelledError mid-command must not keep the loop alive.
+        while not self._stopping:
             try:
                 # Claims first, at once: sessions that ran out while no process ran.
                 while True:
@@ -77,25 +80,13 @@ class Background:
         entry.busy = True
         manager._spawn(manager._run(entry, EXPIRE), f"expire-{session_id}")
 
-    def _on_remote_end(self, end: SessionEndData) -> None:
-        """Another process ended a session: resolve local waiters, drop the local copy."""
-        manager = self._manager
-        entry = manager._live.get(end.session_id)
-        if entry is None or entry.session is None:
-            return
-        session = entry.session
-        if session.end_code is None:
-            session.end_code = end.code
-        if not entry.busy:
-            manager._drop(entry)
-        manager._resolve(session, end)
-
     async def close(self, grace: float) -> None:
         """Stop background work; wait for running updates; settle every local session."""
         manager = self._manager
+        self._stopping = True
         if self._poller is not None:
             self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
+            await asyncio.wait({self._poller}, timeout=grace)
         if manager.store.shared:
             manager.store.on_end(None)  # type: ignore[arg-type]
         loop = asyncio.get_running_loop()

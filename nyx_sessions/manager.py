@@ -117,6 +117,7 @@ class SessionManager(SessionRuntime):
         self._watchdog = AckWatchdog(self.clock, defer_after, self.responder.acknowledge)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recent = RecentIds()
+        self._awaiting_notice: dict[str, Session[Any]] = {}
         self._hook: ClientHook | None = None
         self._opened: asyncio.Task[None] | None = None
         self._closed = False

@@ -63,6 +63,7 @@ class SessionRuntime:
     _scheduler: DeadlineScheduler
     _watchdog: AckWatchdog
     _recent: RecentIds
+    _awaiting_notice: dict[str, Session[Any]]
     _tasks: set[asyncio.Task[Any]]
     _opened: asyncio.Task[None] | None
     _closed: bool
@@ -139,6 +140,9 @@ class SessionRuntime:
         """Serve ``item`` and everything queued behind it, then free the entry."""
         entry.runner = asyncio.current_task()
         try:
+            opened = self._opened
+            if opened is None or not opened.done():
+                await self._ensure_open()  # a click that came before the store was open
             while item is not None:
                 await self._serve_item(entry, item)
                 item = entry.next_item()
@@ -456,8 +460,8 @@ class SessionRuntime:
     def _gone_elsewhere(self, entry: LiveSession) -> None:
         """Forget a session whose record vanished: another process ended it.
 
-        Its end notice is normally on its way; local waiters get a stand-in end only if
-        it does not come within a few seconds (the notice was lost).
+        Its end notice is normally on its way (:meth:`_hear_end` resolves the local
+        waiters); they get a stand-in end only if it does not come within a few seconds.
         """
         session = entry.session
         self._drop(entry)
@@ -471,16 +475,33 @@ class SessionRuntime:
             EndCode.EXPIRED if expired else EndCode.CANCELLED,
             "ended in another process",
         )
+        self._awaiting_notice[session.id] = session
         self._spawn(self._await_end_notice(session, stand_in), f"end-notice-{session.id}")
 
     async def _await_end_notice(self, session: Session[Any], stand_in: SessionEndData) -> None:
-        promise = session.end_promise
         try:
-            await asyncio.wait_for(asyncio.shield(promise), _END_NOTICE_WAIT)
+            await asyncio.wait_for(asyncio.shield(session.end_promise), _END_NOTICE_WAIT)
         except TimeoutError:
+            _log.warning("Session %s ended elsewhere, but no end notice came", session.id)
             if session.end_code is None:
                 session.end_code = stand_in.code
             self._resolve(session, stand_in)
+        finally:
+            self._awaiting_notice.pop(session.id, None)
+
+    def _hear_end(self, end: SessionEndData) -> None:
+        """Another process ended a session: resolve local waiters, drop the local copy."""
+        entry = self._live.get(end.session_id)
+        session = entry.session if entry is not None else None
+        if session is None:
+            session = self._awaiting_notice.pop(end.session_id, None)
+        if session is None:
+            return
+        if session.end_code is None:
+            session.end_code = end.code
+        if entry is not None and not entry.busy:
+            self._drop(entry)
+        self._resolve(session, end)
 
     def _drop(self, entry: LiveSession) -> None:
         """Forget a session locally and answer whatever was queued for it."""

@@ -24,7 +24,8 @@ indexes are updated by separate commands sent in the same round trip (pipelined)
   two processes never claim the same id. The claimed records are then read: an id whose
   record is gone or not yet due is re-indexed instead of returned. The record is the
   truth; an index entry that a refused write left behind is corrected the same way.
-- ``remove``: one script deletes the record and the lease; only one caller sees it exist.
+- ``remove``: one script deletes the record and the lease, so only one caller sees it
+  exist; the index entries go in the same round trip.
 
 A record's Redis TTL is only a backstop: its deadline plus an hour (none without a
 deadline), for sessions that no process ever expired.
@@ -105,6 +106,7 @@ class RedisStore:
         "_closed",
         "_codec",
         "_instance",
+        "_known_types",
         "_listener",
         "_listening",
         "_on_end",
@@ -132,6 +134,7 @@ class RedisStore:
         self._codec = codec or StateCodec()
         self._clock: Clock = clock or LoopClock()
         self._instance = uuid.uuid4().hex
+        self._known_types: set[str] = set()  # as many as there are session classes
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(getattr(lua, name)) for name in lua.__all__
         }
@@ -231,6 +234,7 @@ class RedisStore:
             await self._repair_index(sid, record.deadline, session_type)
             raise StoreError(f"session {sid} already exists")
         record.revision = 1
+        self._known_types.add(session_type)
 
     async def get(self, session_id: str) -> SessionRecord | None:
         """Load a record without taking its lease, or None."""
@@ -316,14 +320,23 @@ class RedisStore:
         """Delete the record, its lease and its index entries; True for one caller only."""
         rec, lease_key, _ = self._keys(session_id)
 
+        known = sorted(self._known_types)
+
         def build(pipe: Pipeline) -> None:
             self._evalsha(pipe, "REMOVE", [rec, lease_key], [])
             pipe.zrem(self._deadlines, session_id)
+            # Ids are never reused, so dropping the id from every type this process has
+            # seen (the session's own among them, as it was acquired first) is safe and
+            # saves a round trip.
+            for session_type in known:
+                pipe.zrem(self._type_key(session_type), session_id)
 
         with self._translate("remove"):
-            removed, session_type = (await self._pipeline(build))[0]
-            if removed and session_type:
-                await self._client.zrem(self._type_key(session_type.decode()), session_id)
+            removed, raw_type = (await self._pipeline(build))[0]
+            session_type = raw_type.decode(errors="replace")
+            if removed and session_type and session_type not in known:
+                await self._client.zrem(self._type_key(session_type), session_id)
+                self._known_types.add(session_type)
         return bool(removed)
 
     # -- index -----------------------------------------------------------------------------
@@ -364,6 +377,7 @@ class RedisStore:
         with self._translate("count"):
             members: set[bytes] = await self._client.smembers(self._types)  # type: ignore[assignment]
             types = sorted(raw.decode() for raw in members)
+            self._known_types.update(types)
             pipe = self._client.pipeline(transaction=False)
             for session_type in types:
                 # Entries of records that Redis expired by their backstop TTL.
@@ -515,6 +529,7 @@ class RedisStore:
                 raise CorruptRecordError(f"the record belongs to session {record.session_id}")
             if str(record.revision).encode() != rev:
                 raise CorruptRecordError(f"revision {rev!r} disagrees with the record")
+            self._known_types.add(record.session_type)
         except CorruptRecordError as error:
             await self._corrupt(sid, owner, body or b"", session_type, str(error))
         except RecordVersionError as error:
@@ -533,10 +548,11 @@ class RedisStore:
         with self._translate("set aside"):
             moved, stored_type = await self._scripts["SET_ASIDE"]([rec, lease_key, aside], args)
             if moved:
+                types = (self._known_types | {stored_type.decode(errors="replace")}) - {""}
                 pipe = self._client.pipeline(transaction=False)
                 pipe.zrem(self._deadlines, sid)
-                if stored_type:
-                    pipe.zrem(self._type_key(stored_type.decode(errors="replace")), sid)
+                for session_type in sorted(types):  # the record's own type may be unreadable
+                    pipe.zrem(self._type_key(session_type), sid)
                 await pipe.execute()
         _log.warning(
             "Session %s: corrupt record %s (%s)",

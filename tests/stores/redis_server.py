@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -13,10 +14,17 @@ __all__ = ["RedisServer"]
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    # Not port 0: the kernel hands out ephemeral ports, so a port freed by stop() could
+    # go to another test run's server before start() takes it back.
+    for _ in range(100):
+        port = random.randint(20_000, 32_000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port for redis-server")
 
 
 class RedisServer:
@@ -43,7 +51,7 @@ class RedisServer:
         return self._process is not None and self._process.poll() is None
 
     def start(self, timeout: float = 10.0) -> None:
-        """Start the server and wait until it answers PING."""
+        """Start the server and wait until it answers."""
         if self.running:
             return
         self._process = subprocess.Popen(
@@ -68,6 +76,7 @@ class RedisServer:
         give_up = time.monotonic() + timeout
         while not self._answers_ping():
             if self._process.poll() is not None:
+                self._process = None
                 raise RuntimeError(f"redis-server exited: {self._log_tail()}")
             if time.monotonic() > give_up:
                 self.kill()
@@ -94,12 +103,22 @@ class RedisServer:
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def _answers_ping(self) -> bool:
+        """True when OUR server answers (not another one that took the port meanwhile)."""
+        assert self._process is not None
         try:
             with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                sock.sendall(b"INFO server\r\n")
+                reply = b""
+                while b"process_id:" not in reply or not reply.endswith(b"\r\n"):
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return False
+                    reply += chunk
         except OSError:
             return False
+        if f"process_id:{self._process.pid}\r\n".encode() not in reply:
+            raise RuntimeError(f"port {self.port} is served by another redis-server")
+        return True
 
     def _log_tail(self) -> str:
         try:

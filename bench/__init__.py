@@ -1,0 +1,1 @@
+"""Benchmarks of nyx-sessions against discord.py's own views; run ``python -m bench``."""

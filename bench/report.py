@@ -1,0 +1,81 @@
+"""Reporting helpers: number formats, the summary table, the machine description."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+
+import discord
+
+import nyx_sessions
+
+
+def fmt_ns(ns: float) -> str:
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.0f} ns"
+
+
+def fmt_rate(per_second: float) -> str:
+    return f"{per_second:,.0f}/s"
+
+
+def fmt_bytes(size: float) -> str:
+    if abs(size) >= 1 << 20:
+        return f"{size / (1 << 20):.1f} MiB"
+    return f"{size:,.0f} B"
+
+
+@dataclass(slots=True)
+class Row:
+    """One line of the summary; ``passed`` is None for figures without a target."""
+
+    name: str
+    nyx: str
+    discord: str = "-"
+    ratio: str = "-"
+    target: str = "-"
+    passed: bool | None = None
+
+    @property
+    def verdict(self) -> str:
+        return {True: "pass", False: "FAIL", None: "info"}[self.passed]
+
+
+def table(rows: list[Row]) -> list[str]:
+    """The summary as markdown table lines."""
+    header = ("benchmark", "nyx-sessions", "discord.py", "ratio", "target", "result")
+    cells = [header] + [(r.name, r.nyx, r.discord, r.ratio, r.target, r.verdict) for r in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
+        for line in cells
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return lines
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": f"{os.cpu_count()} x {model}",
+        "python": platform.python_version(),
+        "discord.py": discord.__version__,
+        "nyx-sessions": nyx_sessions.__version__,
+    }
+
+
+def section(title: str) -> None:
+    print(f"\n== {title} " + "=" * max(0, 76 - len(title)), flush=True)
+
+
+def report(label: str, *values: str) -> None:
+    print(f"  {label:<44} " + "  ".join(values), flush=True)

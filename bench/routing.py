@@ -1,0 +1,153 @@
+"""Own routing cost: ``await manager.update(interaction)`` against the floor.
+
+The floor is the least any router can do: one dict lookup from the custom id to a handler
+and one coroutine call that marks the response done. Both sides get the same pre-built
+``discord.Interaction`` objects (given a new id and an unanswered response before each
+run), one at a time, so no event-loop turn, task or parse is measured: only the session
+layer's own work. The manager is detached from the client, so the hook does not route
+them too (and its events are not dispatched through the client).
+
+The manager runs on a ``ManualClock``, moved on past the acknowledgement watchdog's
+2.5 s at the end of each timed run, so that the watchdog's later look at every
+interaction is timed too and its queue does not grow from run to run. The sessions' TTL
+is a day, so that the clock moving on never expires them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+from bench import breakdown
+from bench.common import (
+    ANSWERED,
+    RUNS,
+    SEED,
+    BenchSession,
+    PayloadKit,
+    check_answered,
+    clock_ns,
+    frozen_heap,
+    gc_paused,
+    median,
+    new_manager,
+    start_sessions,
+)
+from bench.report import Row, fmt_ns, report, section
+from nyx_sessions import OwnerOnly, SessionManager
+from nyx_sessions.testing import ManualClock, OfflineDiscord
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+TARGET = 3.0
+
+
+class RoutedSession(BenchSession):
+    """The bench session with a TTL that the virtual clock never reaches."""
+
+    __slots__ = ()
+    ttl = 24 * 3600
+
+
+class FilteredSession(RoutedSession):
+    """The same behind an ``OwnerOnly`` update filter."""
+
+    __slots__ = ()
+    update_filter = OwnerOnly()
+
+
+async def floor_handler(interaction: Any) -> None:
+    interaction.response._response_type = ANSWERED
+
+
+def sweeper(manager: SessionManager, clock: ManualClock) -> Callable[[], None]:
+    """Move the clock past the watchdog's delay: it looks at every pending interaction."""
+    return lambda: clock.advance_nowait(manager.defer_after + 0.5)
+
+
+async def time_updates(
+    manager: SessionManager, kit: PayloadKit, interactions: list[Any], sweep: Callable[[], None]
+) -> float:
+    """ns per ``manager.update``, one run, the watchdog's sweep included."""
+    kit.renew(interactions)
+    update = manager.update
+    with gc_paused():
+        started = clock_ns()
+        for interaction in interactions:
+            await update(interaction)
+        sweep()
+        elapsed = clock_ns() - started
+    check_answered(interactions)
+    return elapsed / len(interactions)
+
+
+async def time_floor(handlers: dict[str, Any], kit: PayloadKit, interactions: list[Any]) -> float:
+    """ns per dict lookup plus coroutine call, one run."""
+    kit.renew(interactions)
+    with gc_paused():
+        started = clock_ns()
+        for interaction in interactions:
+            await handlers[interaction.data["custom_id"]](interaction)
+        elapsed = clock_ns() - started
+    return elapsed / len(interactions)
+
+
+async def clicks_on(kit: PayloadKit, sessions: list[BenchSession], count: int) -> list[Any]:
+    rng = random.Random(SEED)
+    targets = []
+    for session in sessions:
+        custom_id = session.custom_id.push("go").build()
+        targets.append((custom_id, kit.message(kit.new_id(), custom_id)))
+    return [kit.click_interaction(*targets[rng.randrange(len(targets))]) for _ in range(count)]
+
+
+async def run(quick: bool) -> list[Row]:
+    live = 2_000 if quick else 10_000
+    count = 5_000 if quick else 20_000
+    runs = RUNS + 2
+    section(f"routing: manager.update vs dict lookup + call, {count:,} clicks, {live:,} live")
+    async with OfflineDiscord() as offline:
+        alice = offline.add_member("alice")
+        kit = PayloadKit(offline, alice)
+        clock = ManualClock(start=time.time())
+        manager = new_manager(offline.client, clock=clock)
+        await manager.open()
+        manager.detach()
+        sweep = sweeper(manager, clock)
+        plain = await clicks_on(kit, await start_sessions(manager, kit, live, RoutedSession), count)
+        filtered = await clicks_on(
+            kit, await start_sessions(manager, kit, live, FilteredSession), count
+        )
+        handlers = {interaction.data["custom_id"]: floor_handler for interaction in plain}
+
+        nyx, floor, nyx_filtered = [], [], []
+        with frozen_heap():
+            for _ in range(runs):
+                nyx.append(await time_updates(manager, kit, plain, sweep))
+                floor.append(await time_floor(handlers, kit, plain))
+                nyx_filtered.append(await time_updates(manager, kit, filtered, sweep))
+            nyx_ns, floor_ns = median(nyx), median(floor)
+            report("nyx-sessions manager.update", fmt_ns(nyx_ns) + "/op")
+            report("floor: dict lookup + coroutine call", fmt_ns(floor_ns) + "/op")
+            report("manager.update with an OwnerOnly filter", fmt_ns(median(nyx_filtered)) + "/op")
+
+            await breakdown.profile(manager, plain, kit.renew)
+            sweep()
+            sample = plain[: count // 2]
+            await breakdown.ablate(manager, lambda: time_updates(manager, kit, sample, sweep), RUNS)
+        await manager.aclose()
+
+    ratio = nyx_ns / floor_ns
+    return [
+        Row(
+            "routing, ns per update (floor: lookup + call)",
+            fmt_ns(nyx_ns),
+            fmt_ns(floor_ns),
+            f"{ratio:.1f}x",
+            f"<= {TARGET:.0f}x",
+            ratio <= TARGET,
+        ),
+        Row("routing with an OwnerOnly update filter", fmt_ns(median(nyx_filtered))),
+    ]

@@ -1,0 +1,202 @@
+"""Scale: start, update and expiry cost per operation as live sessions grow; expiry precision.
+
+Each level gets a fresh manager on a ``ManualClock``. Sessions start in chunks (their
+start interactions are built outside the timing, one template copied with new ids), the
+clock moving a little after each chunk so that deadlines spread out; then a sample of
+clicks goes through ``manager.update``; then the clock advances one chunk's deadlines at a
+time and every expiry (the ``end()`` hook, store removal, end promise) is timed. Figures
+are medians over the chunks (start, expiry) or over runs (update).
+
+Precision uses the real clock (``LoopClock``): sessions with TTLs spread over 3 s, each
+``end()`` noting how late it ran after its deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any, ClassVar
+
+from bench.common import (
+    RUNS,
+    SEED,
+    BenchSession,
+    PayloadKit,
+    Tally,
+    check_answered,
+    clock_ns,
+    gc_paused,
+    median,
+    new_manager,
+    percentile,
+    rss_bytes,
+    settle,
+)
+from bench.report import Row, fmt_bytes, fmt_ns, report, section
+from nyx_sessions.testing import ManualClock, OfflineDiscord
+
+LEVELS = (1_000, 10_000, 100_000, 1_000_000)
+TTL = 180.0
+FILL_SPAN = 100.0  # virtual seconds over which a level's sessions start; less than TTL
+UPDATES = 2_000
+TIME_LIMIT = 180.0
+RSS_LIMIT = 6 << 30
+PRECISION_TARGET = 0.050
+
+
+async def level(kit: PayloadKit, count: int) -> dict[str, Any]:
+    """Fill a fresh manager to ``count`` live sessions, then update and expire them."""
+    clock = ManualClock(start=time.time())
+    manager = new_manager(clock=clock)
+    await manager.open()
+    chunk = max(100, count // 100)
+    step = FILL_SPAN * chunk / count
+    began, stopped = time.perf_counter(), ""
+    start_ns: list[float] = []
+    with gc_paused():
+        while len(manager._live) < count:
+            interactions = [kit.command() for _ in range(chunk)]
+            started = clock_ns()
+            for interaction in interactions:
+                await manager.start(BenchSession(interaction))
+            start_ns.append((clock_ns() - started) / chunk)
+            clock.advance_nowait(step)
+            if time.perf_counter() - began > TIME_LIMIT or rss_bytes() > RSS_LIMIT:
+                stopped = f"stopped at {len(manager._live):,} live after " + (
+                    f"{time.perf_counter() - began:.0f} s, RSS {fmt_bytes(rss_bytes())}"
+                )
+                break
+        del interactions
+        live, rss = len(manager._live), rss_bytes()
+        update_ns = await updates(manager, kit, clock)
+        expiry_ns = await expire_all(manager, clock, step)
+    await manager.aclose()
+    return {
+        "live": live,
+        "start": median(start_ns),
+        "update": update_ns,
+        "expiry": expiry_ns,
+        "rss": rss,
+        "seconds": time.perf_counter() - began,
+        "stopped": stopped,
+    }
+
+
+async def updates(manager: Any, kit: PayloadKit, clock: ManualClock) -> float:
+    """Median over runs of ns per ``manager.update`` on random live sessions.
+
+    Each run ends with the clock moving past the acknowledgement watchdog's delay, so its
+    look at every interaction is timed too (as in the routing benchmark).
+    """
+    rng = random.Random(SEED)
+    ids = rng.sample(list(manager._live), min(UPDATES, len(manager._live)))
+    interactions = []
+    for session_id in ids:
+        custom_id = manager.codec.create_builder(session_id).push("go").build()
+        interactions.append(kit.click_interaction(custom_id, kit.message(kit.new_id(), custom_id)))
+    runs = []
+    for _ in range(RUNS):
+        kit.renew(interactions)
+        started = clock_ns()
+        for interaction in interactions:
+            await manager.update(interaction)
+        clock.advance_nowait(manager.defer_after + 0.5)
+        runs.append((clock_ns() - started) / len(interactions))
+        check_answered(interactions)
+    return median(runs)
+
+
+async def expire_all(manager: Any, clock: ManualClock, step: float) -> float:
+    """Advance past one chunk's deadlines at a time; median ns per expired session."""
+    first = min(entry.record.deadline for entry in manager._live.values())
+    clock.advance_nowait(max(0.0, first - clock.now() - step / 2))
+    per_session = []
+    while manager._live:
+        before = len(manager._live)
+        started = clock_ns()
+        clock.advance_nowait(step)
+        await settle(manager._tasks)
+        expired = before - len(manager._live)
+        if expired:
+            per_session.append((clock_ns() - started) / expired)
+    return median(per_session)
+
+
+class SpreadSession(BenchSession):
+    """A session with its own TTL, noting how late its ``end()`` runs."""
+
+    __slots__ = ("ttl",)
+    lateness: ClassVar[list[float]] = []
+    ended: ClassVar[Tally | None] = None
+
+    async def end(self) -> None:
+        assert self.manager is not None
+        record = self.manager._live[self.id].record
+        assert record is not None
+        assert record.deadline is not None
+        SpreadSession.lateness.append(time.time() - record.deadline)
+        if SpreadSession.ended is not None:
+            SpreadSession.ended.hit()
+
+
+async def precision(kit: PayloadKit, count: int) -> list[float]:
+    """Start ``count`` sessions (TTL base + 0..3 s, real clock); return every lateness."""
+    base = 2.0 if count <= 20_000 else 5.0
+    manager = new_manager()
+    await manager.open()
+    rng = random.Random(SEED)
+    sessions = []
+    for _ in range(count):
+        session = SpreadSession(kit.command())
+        session.ttl = base + 3.0 * rng.random()
+        sessions.append(session)
+    SpreadSession.lateness, SpreadSession.ended = [], Tally(count)
+    began = time.time()
+    for session in sessions:
+        await manager.start(session)
+    starting = time.time() - began
+    del sessions
+    await asyncio.wait_for(SpreadSession.ended.done.wait(), base + 3.0 + 30.0)
+    report(f"precision: {count:,} started in", f"{starting:.2f} s (earliest deadline {base} s)")
+    await manager.aclose()
+    return SpreadSession.lateness
+
+
+async def run(quick: bool) -> list[Row]:
+    levels = [n for n in LEVELS if not quick or n <= 100_000]
+    section("scale: cost per operation as live sessions grow (ManualClock)")
+    rows: list[Row] = []
+    async with OfflineDiscord() as offline:
+        kit = PayloadKit(offline, offline.add_member("alice"))
+        report("live", "start/op", "update/op", "expire/op", "RSS", "time")
+        for count in levels:
+            result = await level(kit, count)
+            report(
+                f"{result['live']:,}",
+                fmt_ns(result["start"]),
+                fmt_ns(result["update"]),
+                fmt_ns(result["expiry"]),
+                fmt_bytes(result["rss"]),
+                f"{result['seconds']:.1f} s",
+                result["stopped"],
+            )
+            figures = " / ".join(fmt_ns(result[key]) for key in ("start", "update", "expiry"))
+            name = f"scale {result['live']:,} live: start / update / expire"
+            rows.append(Row(name + (" (partial)" if result["stopped"] else ""), figures))
+
+        count = 20_000 if quick else 100_000
+        section(f"expiry precision: {count:,} sessions, TTLs spread over 3 s, real clock")
+        lateness = await precision(kit, count)
+    p50, p99, worst = (percentile(lateness, f) for f in (0.5, 0.99, 1.0))
+    report("end() after its deadline", f"p50 {p50 * 1e3:.1f} ms", f"p99 {p99 * 1e3:.1f} ms")
+    report("", f"max {worst * 1e3:.1f} ms", f"ends seen {len(lateness):,}")
+    rows.append(
+        Row(
+            f"expiry lateness p99, {count:,} over 3 s (p50 {p50 * 1e3:.1f} ms)",
+            f"{p99 * 1e3:.1f} ms",
+            target="< 50 ms",
+            passed=p99 < PRECISION_TARGET,
+        )
+    )
+    return rows

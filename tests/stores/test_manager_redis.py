@@ -1,0 +1,285 @@
+"""The manager on a real Redis: restarts, several processes, expiry once, faults."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import discord
+import pytest
+from redis.asyncio import Redis
+
+from nyx_sessions import AbstractSession, EndCode, SessionManager
+from nyx_sessions.stores.redis import RedisStore
+from nyx_sessions.testing import ManualClock, OfflineDiscord, OfflineUser
+from tests.sessions import Counter
+
+from .conftest import make_client
+from .redis_server import RedisServer
+
+
+class Tally(AbstractSession[int]):
+    """A counter with a stable type name and an end() that counts its runs."""
+
+    session_type = "tests.tally"
+    ttl = 30
+    ends: list[tuple[str, str]] = []
+
+    async def start(self) -> None:
+        self.data["count"] = 0
+        view = discord.ui.View(timeout=None)
+        view.add_item(discord.ui.Button(label="+1", custom_id=self.custom_id.push("inc").build()))
+        view.add_item(
+            discord.ui.Button(label="Done", custom_id=self.custom_id.push("done").build())
+        )
+        assert self.start_interaction is not None
+        await self.start_interaction.response.send_message("0", view=view)
+
+    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
+        assert self.manager is not None
+        data: Any = interaction.data
+        if self.manager.codec.create_iterator(data["custom_id"]).get_at(0) == "done":
+            await interaction.response.edit_message(content="done", view=None)
+            await self.stop(result=self.data["count"])
+            return False
+        self.data["count"] += 1
+        await asyncio.sleep(0)  # let other work interleave
+        await interaction.response.edit_message(content=str(self.data["count"]))
+        return True
+
+    async def end(self) -> None:
+        assert self.manager is not None
+        Tally.ends.append((self.id, self.end_code.value if self.end_code else "?"))
+        self.result = self.data["count"]
+
+
+class Process:
+    """One bot process: its own discord.py client, store connection and manager."""
+
+    def __init__(self, manager: SessionManager, client: discord.Client, redis: Redis) -> None:
+        self.manager = manager
+        self.client = client
+        self.redis = redis
+
+    async def close(self) -> None:
+        await self.manager.aclose()
+        await self.redis.aclose()
+
+
+@pytest.fixture
+async def offline() -> AsyncIterator[OfflineDiscord]:
+    Tally.ends = []
+    async with OfflineDiscord() as offline:
+        yield offline
+
+
+@pytest.fixture
+async def spawn(
+    offline: OfflineDiscord,
+    redis_server: RedisServer,
+    redis_client: Redis,
+    clock: ManualClock,
+) -> AsyncIterator[Callable[..., Any]]:
+    processes: list[Process] = []
+
+    async def spawn_process(*, first: bool = False, **kwargs: Any) -> Process:
+        if first:
+            client = offline.client
+        else:
+            client = discord.Client(intents=discord.Intents.none())
+            await offline.login(client)
+        redis = make_client(redis_server)
+        store = RedisStore(redis, clock=clock)
+        options: dict[str, Any] = {"poll_interval": 0.02, "lease": 2.0, "lease_wait": 3.0}
+        options.update(kwargs)
+        manager = SessionManager(
+            client, store=store, clock=clock, sessions=[Tally, Counter], **options
+        )
+        await manager.open()
+        process = Process(manager, client, redis)
+        processes.append(process)
+        return process
+
+    try:
+        yield spawn_process
+    finally:
+        for process in processes:
+            await process.close()
+
+
+async def wait_idle(manager: SessionManager) -> None:
+    """Wait until no session is busy: the last interaction's state is committed."""
+    for _ in range(500):
+        if not any(entry.busy for entry in manager._live.values()):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the manager stayed busy")
+
+
+async def start_tally(offline: OfflineDiscord, process: Process, user: OfflineUser) -> Tally:
+    command = await offline.slash_command(user, "tally", client=process.client, wait=False)
+    session = Tally(command.interaction)
+    assert await process.manager.start(session)
+    await command.wait_answered()
+    return session
+
+
+async def test_a_session_survives_a_restart(offline: OfflineDiscord, spawn: Any) -> None:
+    alice = offline.add_member("alice")
+    first = await spawn(first=True)
+    session = await start_tally(offline, first, alice)
+    message = offline.messages[-1]
+    await offline.click(alice, message, label="+1", client=first.client)
+    await offline.click(alice, message, label="+1", client=first.client)
+    await first.manager.aclose()
+    # The process is gone; local waiters learn it, the session stays in Redis.
+    assert (await session.end_promise).code is EndCode.SHUTDOWN
+    assert Tally.ends == []
+
+    second = await spawn()
+    click = await offline.click(alice, message, label="+1", client=second.client)
+    assert click.response is not None
+    assert message.content == "3"
+    restored = second.manager.get(session.id)
+    assert isinstance(restored, Tally)
+    assert restored.start_interaction is None
+    assert restored.data == {"count": 3}
+    assert restored.message_id == message.id
+    await offline.click(alice, message, label="Done", client=second.client)
+    assert Tally.ends == [(session.id, "ended")]
+    assert await second.manager.active() == {}
+
+
+async def test_two_processes_serve_alternating_clicks_and_a_burst(
+    offline: OfflineDiscord, spawn: Any
+) -> None:
+    alice = offline.add_member("alice")
+    a, b = await spawn(first=True), await spawn()
+    session = await start_tally(offline, a, alice)
+    message = offline.messages[-1]
+    for index in range(6):
+        process = a if index % 2 == 0 else b
+        await offline.click(alice, message, label="+1", client=process.client)
+    assert message.content == "6"
+
+    burst = [
+        offline.click(alice, message, label="+1", client=(a, b)[i % 2].client, wait=False)
+        for i in range(20)
+    ]
+    results = await asyncio.gather(*burst)
+    for result in results:
+        await result.wait_answered(10)
+    final = await offline.click(alice, message, label="Done", client=a.client)
+    assert final.response is not None
+    end = await asyncio.wait_for(session.end_promise, 5)
+    assert (end.code, end.result) == (EndCode.ENDED, 26)
+    assert Tally.ends == [(session.id, "ended")]
+
+
+async def test_an_end_promise_resolves_when_another_process_ends_it(
+    offline: OfflineDiscord, spawn: Any
+) -> None:
+    alice = offline.add_member("alice")
+    a, b = await spawn(first=True), await spawn()
+    session = await start_tally(offline, a, alice)
+    message = offline.messages[-1]
+    await offline.click(alice, message, label="+1", client=b.client)
+    await offline.click(alice, message, label="Done", client=b.client)
+    end = await asyncio.wait_for(session.end_promise, 5)
+    assert (end.code, end.result) == (EndCode.ENDED, 1)
+    assert a.manager.get(session.id) is None
+
+
+async def test_expiry_runs_once_with_two_processes(
+    offline: OfflineDiscord, spawn: Any, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+    a, b = await spawn(first=True), await spawn()
+    sessions = []
+    for index in range(5):
+        session = await start_tally(offline, (a, b)[index % 2], alice)
+        # Both processes know every session: each has served a click of each.
+        message = offline.messages[-1]
+        await offline.click(alice, message, label="+1", client=a.client)
+        await offline.click(alice, message, label="+1", client=b.client)
+        sessions.append(session)
+    await clock.advance(31)
+    for session in sessions:
+        end = await asyncio.wait_for(session.end_promise, 5)
+        assert (end.code, end.result) == (EndCode.EXPIRED, 2)
+    await asyncio.sleep(0.2)  # give a second expiry every chance to happen
+    assert sorted(Tally.ends) == sorted((s.id, "expired") for s in sessions)
+    assert await a.manager.active() == {}
+
+
+async def test_an_overdue_session_is_expired_when_a_process_starts(
+    offline: OfflineDiscord, spawn: Any, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+    first = await spawn(first=True)
+    session = await start_tally(offline, first, alice)
+    await first.manager.aclose()
+    await clock.advance(3600)  # no process runs while the deadline passes
+    assert Tally.ends == []
+    second = await spawn()
+    for _ in range(100):
+        if Tally.ends:
+            break
+        await asyncio.sleep(0.02)
+    assert Tally.ends == [(session.id, "expired")]
+    assert await second.manager.active() == {}
+
+
+async def test_a_corrupted_record_is_answered_and_set_aside(
+    offline: OfflineDiscord, spawn: Any, redis_client: Redis
+) -> None:
+    alice = offline.add_member("alice")
+    process = await spawn(first=True)
+    broken = await start_tally(offline, process, alice)
+    broken_message = offline.messages[-1]
+    healthy = await start_tally(offline, process, alice)
+    healthy_message = offline.messages[-1]
+    await process.manager.aclose()  # drop the local copies: the next click reads Redis
+
+    keys = [key async for key in redis_client.scan_iter(f"*{broken.id}*")]
+    record_key = next(key for key in keys if key.endswith(b":rec"))
+    await redis_client.set(record_key, b"\xc1not msgpack at all")
+
+    second = await spawn()
+    click = await offline.click(alice, broken_message, label="+1", client=second.client)
+    assert click.ephemeral
+    assert click.message is not None and "can no longer be used" in click.message.content
+    # Set aside, not deleted.
+    keys_after = [key async for key in redis_client.scan_iter(f"*{broken.id}*")]
+    assert keys_after and not any(key.endswith(b":rec") for key in keys_after)
+    # Others are still served.
+    await offline.click(alice, healthy_message, label="+1", client=second.client)
+    assert healthy_message.content == "1"
+
+
+async def test_redis_stopped_and_restarted_mid_run(
+    offline: OfflineDiscord, spawn: Any, redis_server: RedisServer, redis_client: Redis
+) -> None:
+    alice = offline.add_member("alice")
+    process = await spawn(first=True, lease_wait=0.5)
+    session = await start_tally(offline, process, alice)
+    message = offline.messages[-1]
+    await offline.click(alice, message, label="+1", client=process.client)
+    await wait_idle(process.manager)  # the click's state is committed
+    await redis_client.save()  # so that the restarted server has it (tests run without AOF)
+    redis_server.stop()
+    try:
+        click = await offline.click(alice, message, label="+1", client=process.client)
+        assert click.ephemeral
+        assert click.message is not None and "try again" in click.message.content
+    finally:
+        redis_server.start()
+    # Nothing committed was lost, and the manager recovers by itself.
+    for _ in range(50):
+        click = await offline.click(alice, message, label="+1", client=process.client)
+        if not click.ephemeral:
+            break
+        await asyncio.sleep(0.1)
+    assert message.content == "2"
+    assert session.data["count"] == 2
