@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck unit bench redis-server clean
+.PHONY: demo test lint typecheck unit bench docs redis-server clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(VENV)/.base: pyproject.toml
 
 $(VENV)/.dev: pyproject.toml $(VENV)/.base
 	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+$(VENV)/.docs: pyproject.toml $(VENV)/.base
+	$(PY) -m pip install -q -e '.[docs]'
 	touch $@
 
 demo: $(VENV)/.base
@@ -36,6 +40,9 @@ unit: $(VENV)/.dev redis-server
 	NYX_REQUIRE_REDIS=1 $(PY) -m pytest -q
 
 test: lint typecheck unit
+
+docs: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 bench: $(VENV)/.dev redis-server
 	$(PY) -m bench

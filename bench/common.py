@@ -175,6 +175,16 @@ async def start_sessions(
     return sessions
 
 
+@contextmanager
+def no_http(offline: OfflineDiscord) -> Iterator[None]:
+    """Fail when the measured code made a REST call: only the session layer is measured."""
+    before = len(offline.requests)
+    yield
+    made = offline.requests[before:]
+    if made:
+        raise RuntimeError(f"{len(made)} REST calls during a benchmark, first: {made[0]!r}")
+
+
 # -- timing ----------------------------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ from bench.common import (
     gc_paused,
     median,
     new_manager,
+    no_http,
     settle,
     start_sessions,
 )
@@ -127,7 +128,7 @@ async def run(quick: bool, profile: bool = False) -> list[Row]:
         view_parse = views_client._connection.parse_interaction_create
         view_tasks = views_client._connection._view_store._ViewStore__tasks
         nyx_ns, view_ns, floor_ns = [], [], []
-        with frozen_heap():
+        with frozen_heap(), no_http(offline):
             for _ in range(RUNS):
                 BenchSession.tally = tally = Tally(clicks)
                 batch = [kit.click(*session_targets[i]) for i in picks]

@@ -104,9 +104,9 @@ async def run(quick: bool) -> list[Row]:
                 offline, kit, count, checkpoints
             )
             view, view_load = await measure_views(views_client._connection, kit, count, checkpoints)
-            report(f"{count:,}: per session (without its start interaction)", fmt_bytes(session))
-            report(f"{count:,}: per start interaction a session keeps", fmt_bytes(interaction))
-            report(f"{count:,}: per registered View", fmt_bytes(view))
+            report(f"{count:,} live: per session", fmt_bytes(session))
+            report(f"{count:,} live: per start interaction it keeps", fmt_bytes(interaction))
+            report(f"{count:,} live: per registered View", fmt_bytes(view))
             rows.append(_row(f"memory per live session, {count:,} live", session, view))
             rows.append(
                 _row(
@@ -116,9 +116,9 @@ async def run(quick: bool) -> list[Row]:
                 )
             )
         print("\n  live asyncio tasks / timer handles as sessions and Views grow:")
-        report("live", "nyx-sessions (tasks, timers)", "discord.py Views (tasks, timers)")
+        report("live", "nyx tasks", "nyx timers", "View tasks", "View timers")
         for live in sorted(session_load):
-            report(f"{live:,}", f"{session_load[live]}", f"{view_load[live]}")
+            report(f"{live:,}", *map(str, session_load[live] + view_load[live]))
     top = max(session_load)
     rows.append(_per_live("asyncio tasks per live session", session_load, view_load, top, 0))
     rows.append(_per_live("timer handles per live session", session_load, view_load, top, 1))

@@ -77,5 +77,6 @@ def section(title: str) -> None:
     print(f"\n== {title} " + "=" * max(0, 76 - len(title)), flush=True)
 
 
-def report(label: str, *values: str) -> None:
-    print(f"  {label:<44} " + "  ".join(values), flush=True)
+def report(label: str, *values: str, width: int = 12) -> None:
+    """Print one line of a benchmark's details: a label, then right-aligned values."""
+    print(f"  {label:<44} " + "  ".join(f"{value:>{width}}" for value in values), flush=True)

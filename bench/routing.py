@@ -32,6 +32,7 @@ from bench.common import (
     gc_paused,
     median,
     new_manager,
+    no_http,
     start_sessions,
 )
 from bench.report import Row, fmt_ns, report, section
@@ -103,31 +104,36 @@ async def clicks_on(kit: PayloadKit, sessions: list[BenchSession], count: int) -
     return [kit.click_interaction(*targets[rng.randrange(len(targets))]) for _ in range(count)]
 
 
+async def detached_manager(offline: OfflineDiscord) -> tuple[SessionManager, Callable[[], None]]:
+    clock = ManualClock(start=time.time())
+    manager = new_manager(offline.client, clock=clock)
+    await manager.open()
+    manager.detach()
+    return manager, sweeper(manager, clock)
+
+
 async def run(quick: bool) -> list[Row]:
     live = 2_000 if quick else 10_000
-    count = 5_000 if quick else 20_000
+    count = 2 * live  # a whole number of the memory store's heap clean-ups per run
     runs = RUNS + 2
     section(f"routing: manager.update vs dict lookup + call, {count:,} clicks, {live:,} live")
     async with OfflineDiscord() as offline:
-        alice = offline.add_member("alice")
-        kit = PayloadKit(offline, alice)
-        clock = ManualClock(start=time.time())
-        manager = new_manager(offline.client, clock=clock)
-        await manager.open()
-        manager.detach()
-        sweep = sweeper(manager, clock)
+        kit = PayloadKit(offline, offline.add_member("alice"))
+        manager, sweep = await detached_manager(offline)
         plain = await clicks_on(kit, await start_sessions(manager, kit, live, RoutedSession), count)
+        # The filtered sessions get a manager of their own, so that both run at ``live``.
+        other, other_sweep = await detached_manager(offline)
         filtered = await clicks_on(
-            kit, await start_sessions(manager, kit, live, FilteredSession), count
+            kit, await start_sessions(other, kit, live, FilteredSession), count
         )
         handlers = {interaction.data["custom_id"]: floor_handler for interaction in plain}
 
         nyx, floor, nyx_filtered = [], [], []
-        with frozen_heap():
+        with frozen_heap(), no_http(offline):
             for _ in range(runs):
                 nyx.append(await time_updates(manager, kit, plain, sweep))
                 floor.append(await time_floor(handlers, kit, plain))
-                nyx_filtered.append(await time_updates(manager, kit, filtered, sweep))
+                nyx_filtered.append(await time_updates(other, kit, filtered, other_sweep))
             nyx_ns, floor_ns = median(nyx), median(floor)
             report("nyx-sessions manager.update", fmt_ns(nyx_ns) + "/op")
             report("floor: dict lookup + coroutine call", fmt_ns(floor_ns) + "/op")
@@ -135,9 +141,10 @@ async def run(quick: bool) -> list[Row]:
 
             await breakdown.profile(manager, plain, kit.renew)
             sweep()
-            sample = plain[: count // 2]
-            await breakdown.ablate(manager, lambda: time_updates(manager, kit, sample, sweep), RUNS)
+            measure = lambda: time_updates(manager, kit, plain, sweep)  # noqa: E731
+            await breakdown.ablate(manager, measure, runs)
         await manager.aclose()
+        await other.aclose()
 
     ratio = nyx_ns / floor_ns
     return [

@@ -29,6 +29,7 @@ from bench.common import (
     gc_paused,
     median,
     new_manager,
+    no_http,
     percentile,
     rss_bytes,
     settle,
@@ -52,7 +53,7 @@ async def level(kit: PayloadKit, count: int) -> dict[str, Any]:
     await manager.open()
     chunk = max(100, count // 100)
     step = FILL_SPAN * chunk / count
-    began, stopped = time.perf_counter(), ""
+    began, stopped, rss_before = time.perf_counter(), "", rss_bytes()
     start_ns: list[float] = []
     with gc_paused():
         while len(manager._live) < count:
@@ -68,7 +69,7 @@ async def level(kit: PayloadKit, count: int) -> dict[str, Any]:
                 )
                 break
         del interactions
-        live, rss = len(manager._live), rss_bytes()
+        live, rss = len(manager._live), rss_bytes() - rss_before
         update_ns = await updates(manager, kit, clock)
         expiry_ns = await expire_all(manager, clock, step)
     await manager.aclose()
@@ -158,36 +159,39 @@ async def precision(kit: PayloadKit, count: int) -> list[float]:
     starting = time.time() - began
     del sessions
     await asyncio.wait_for(SpreadSession.ended.done.wait(), base + 3.0 + 30.0)
-    report(f"precision: {count:,} started in", f"{starting:.2f} s (earliest deadline {base} s)")
+    report(f"{count:,} sessions started in", f"{starting:.2f} s", f"first TTL {base:.0f} s")
     await manager.aclose()
     return SpreadSession.lateness
 
 
+async def curve(kit: PayloadKit, levels: list[int]) -> list[Row]:
+    """Run every level; print the curve; one summary row per level."""
+    rows = []
+    report("live", "start/op", "update/op", "expire/op", "RSS growth", "time")
+    for count in levels:
+        result = await level(kit, count)
+        figures = [fmt_ns(result[key]) for key in ("start", "update", "expiry")]
+        report(
+            f"{result['live']:,}", *figures, fmt_bytes(result["rss"]), f"{result['seconds']:.1f} s"
+        )
+        name = f"scale {result['live']:,} live: start / update / expire"
+        if result["stopped"]:
+            report("", result["stopped"])
+            name += " (partial)"
+        rows.append(Row(name, " / ".join(figures)))
+    return rows
+
+
 async def run(quick: bool) -> list[Row]:
     levels = [n for n in LEVELS if not quick or n <= 100_000]
+    count = 20_000 if quick else 100_000
     section("scale: cost per operation as live sessions grow (ManualClock)")
-    rows: list[Row] = []
     async with OfflineDiscord() as offline:
         kit = PayloadKit(offline, offline.add_member("alice"))
-        report("live", "start/op", "update/op", "expire/op", "RSS", "time")
-        for count in levels:
-            result = await level(kit, count)
-            report(
-                f"{result['live']:,}",
-                fmt_ns(result["start"]),
-                fmt_ns(result["update"]),
-                fmt_ns(result["expiry"]),
-                fmt_bytes(result["rss"]),
-                f"{result['seconds']:.1f} s",
-                result["stopped"],
-            )
-            figures = " / ".join(fmt_ns(result[key]) for key in ("start", "update", "expiry"))
-            name = f"scale {result['live']:,} live: start / update / expire"
-            rows.append(Row(name + (" (partial)" if result["stopped"] else ""), figures))
-
-        count = 20_000 if quick else 100_000
-        section(f"expiry precision: {count:,} sessions, TTLs spread over 3 s, real clock")
-        lateness = await precision(kit, count)
+        with no_http(offline):
+            rows = await curve(kit, levels)
+            section(f"expiry precision: {count:,} sessions, TTLs spread over 3 s, real clock")
+            lateness = await precision(kit, count)
     p50, p99, worst = (percentile(lateness, f) for f in (0.5, 0.99, 1.0))
     report("end() after its deadline", f"p50 {p50 * 1e3:.1f} ms", f"p99 {p99 * 1e3:.1f} ms")
     report("", f"max {worst * 1e3:.1f} ms", f"ends seen {len(lateness):,}")

@@ -1,15 +1,15 @@
 """Session events and the listeners that receive them.
 
-========== =============================================  ===========================
-event      listener arguments                              client event
-========== =============================================  ===========================
-START      ``(session)``                                   ``on_session_start``
-UPDATE     ``(session, interaction)``                      ``on_session_update``
-END        ``(session, end_data)``                         ``on_session_end``
-FILTERED   ``(session, interaction)``                      ``on_session_filtered``
+========== ================================================= ========================
+event      listener arguments                                client event
+========== ================================================= ========================
+START      ``(session)``                                     ``on_session_start``
+UPDATE     ``(session, interaction)``                        ``on_session_update``
+END        ``(session, end_data)``                           ``on_session_end``
+FILTERED   ``(session, interaction)``                        ``on_session_filtered``
 ERROR      ``(session_or_None, interaction_or_None, error)`` ``on_session_error``
-MISSING    ``(session_id, interaction)``                   ``on_session_missing``
-========== =============================================  ===========================
+MISSING    ``(session_id, interaction)``                     ``on_session_missing``
+========== ================================================= ========================
 
 An event fires once, in the process where it happened. Listeners run in their own
 tasks, so a slow listener never holds a session up, and a failing one is logged.
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from ._types import Listener
 
-__all__ = ["EventHub", "SessionEvent"]
+__all__ = ["SessionEvent"]
 
 _log = logging.getLogger("nyx_sessions")
 

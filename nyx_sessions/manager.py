@@ -77,6 +77,22 @@ class SessionManager(SessionRuntime):
         Seconds between claims of expired sessions in a persistent store.
     close_timeout:
         Seconds :meth:`aclose` waits for running updates.
+
+    Attributes
+    ----------
+    client:
+        The attached client, or None.
+    codec:
+        The custom-id codec: build ids with ``session.custom_id``, read them with
+        ``manager.codec.create_iterator(interaction.data["custom_id"])``.
+    store:
+        The session store.
+    clock:
+        The time source.
+    responder:
+        The replies sent on a session's behalf.
+    registry:
+        The session classes that may be restored, by ``session_type``.
     """
 
     def __init__(
@@ -266,13 +282,21 @@ class SessionManager(SessionRuntime):
         session.manager = self
         interaction = session.start_interaction
         start_filter = session.start_filter
-        if (
-            start_filter is not None
-            and interaction is not None
-            and not await start_filter.check(session, interaction)
-        ):
-            await self._reject(session, interaction)
-            return False
+        if start_filter is not None and interaction is not None:
+            try:
+                allowed = await start_filter.check(session, interaction)
+            except Exception as error:
+                _log.exception("The start filter of session %s failed", session.id)
+                self._emit(SessionEvent.ERROR, session, interaction, error)
+                await self.responder.failed(interaction, session, error)
+                session.end_code = EndCode.ERROR
+                end = SessionEndData(session.id, EndCode.ERROR, "start filter failed", None)
+                self._resolve(session, end)
+                self._emit(SessionEvent.END, session, end)
+                return False
+            if not allowed:
+                await self._reject(session, interaction)
+                return False
 
         entry = LiveSession(session.id, session)
         entry.busy = True

@@ -217,7 +217,15 @@ class SessionRuntime:
             return
 
         update_filter = session.update_filter
-        if update_filter is not None and not await update_filter.check(session, interaction):
+        try:
+            allowed = update_filter is None or await update_filter.check(session, interaction)
+        except Exception as error:
+            _log.exception("The update filter of session %s failed", session.id)
+            self._emit(SessionEvent.ERROR, session, interaction, error)
+            await self._release(entry)
+            await self.responder.failed(interaction, session, error)
+            return
+        if not allowed:
             _log.info(
                 "Session %s (%s) refused an interaction from user %s",
                 session.id,

@@ -56,6 +56,23 @@ class Session(Protocol[ResultT_co]):
 
     :class:`AbstractSession` implements it; write your own only when subclassing that
     does not fit.
+
+    Attributes
+    ----------
+    id:
+        The session's id.
+    manager:
+        The manager serving the session, set by :meth:`SessionManager.start`.
+    start_interaction:
+        The interaction that started the session, or None after a restore.
+    owner_id, guild_id, channel_id, message_id:
+        Who started the session, and where it lives.
+    data:
+        The state a store persists.
+    result:
+        The session's result so far.
+    end_code:
+        Why the session ended, or None while it lives.
     """
 
     id: str
@@ -141,6 +158,19 @@ class AbstractSession(ABC, Generic[ResultT]):
 
     Attributes
     ----------
+    id:
+        The session's id: random and unguessable unless given.
+    manager:
+        The :class:`~nyx_sessions.SessionManager` that started (or restored) the session.
+    start_interaction:
+        The interaction that started the session; None after a restore.
+    owner_id:
+        The id of the user who started the session.
+    guild_id, channel_id:
+        Where the session was started (``guild_id`` is None in direct messages).
+    message_id:
+        The session's message, captured when it is sent with the session's
+        components (or on the first click); None until known.
     session_type:
         The stable name a persistent store records (default: the class's qualified
         name). Set it explicitly so that renaming the class keeps old records usable.
@@ -152,8 +182,10 @@ class AbstractSession(ABC, Generic[ResultT]):
         returns True starts the count again); None for no TTL.
     max_lifetime:
         Absolute cap on the session's life in seconds, refreshed by nothing; None for none.
-    start_filter, update_filter:
-        Filters applied when the session starts and to every interaction it receives.
+    start_filter:
+        The filter applied when the session starts; None lets everyone start it.
+    update_filter:
+        The filter applied to every interaction the session receives; None for none.
     data:
         The session's state; a persistent store saves it after every update.
     result:

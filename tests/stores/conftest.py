@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from nyx_sessions.stores.base import SessionStore
 
 
-def make_client(server: RedisServer, **kwargs: object) -> Redis:
+def make_client(server: RedisServer) -> Redis:
     """A client that fails fast when the server is down (one retry, no backoff)."""
     return Redis(
         host=server.host,
@@ -32,7 +32,6 @@ def make_client(server: RedisServer, **kwargs: object) -> Redis:
         retry=Retry(NoBackoff(), 1),
         socket_connect_timeout=1,
         socket_timeout=2,
-        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -69,7 +68,7 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def store(request: pytest.FixtureRequest, clock: ManualClock) -> AsyncIterator[SessionStore]:
     if request.param == "memory":
         memory = MemoryStore()

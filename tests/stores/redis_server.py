@@ -31,7 +31,8 @@ class RedisServer:
     """Runs ``redis-server`` in a temporary directory; can be stopped and started again.
 
     The port stays the same across restarts, so clients reconnect to the same address.
-    Nothing is persisted (``--save "" --appendonly no``): a restart empties the server.
+    Nothing is saved on its own (``--save "" --appendonly no``), but an explicit SAVE
+    writes ``dump.rdb``, which the next :meth:`start` loads.
     """
 
     host = "127.0.0.1"
@@ -54,22 +55,17 @@ class RedisServer:
         """Start the server and wait until it answers."""
         if self.running:
             return
+        options = {
+            "port": str(self.port),
+            "bind": self.host,
+            "save": "",
+            "appendonly": "no",
+            "dir": str(self._dir),
+            "logfile": str(self._dir / "redis.log"),
+        }
+        arguments = [part for name, value in options.items() for part in (f"--{name}", value)]
         self._process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                self.host,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self._dir),
-                "--logfile",
-                str(self._dir / "redis.log"),
-            ],  # fmt: skip
+            [self.binary, *arguments],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

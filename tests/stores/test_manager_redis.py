@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import discord
 import pytest
@@ -24,7 +24,7 @@ class Tally(AbstractSession[int]):
 
     session_type = "tests.tally"
     ttl = 30
-    ends: list[tuple[str, str]] = []
+    ends: ClassVar[list[tuple[str, str]]] = []
 
     async def start(self) -> None:
         self.data["count"] = 0
@@ -238,7 +238,7 @@ async def test_a_corrupted_record_is_answered_and_set_aside(
     process = await spawn(first=True)
     broken = await start_tally(offline, process, alice)
     broken_message = offline.messages[-1]
-    healthy = await start_tally(offline, process, alice)
+    await start_tally(offline, process, alice)
     healthy_message = offline.messages[-1]
     await process.manager.aclose()  # drop the local copies: the next click reads Redis
 

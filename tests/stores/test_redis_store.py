@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import enum
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -52,10 +55,13 @@ async def two_stores(
             await client.aclose()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.02)
+async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
+    """Poll ``check`` for up to 5 s (what other processes do is only seen by polling)."""
+    for _ in range(250):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the condition never held")
 
 
 # -- several processes -----------------------------------------------------------------------
@@ -155,6 +161,16 @@ async def test_unencodable_result_is_dropped_from_the_notice(
     assert "result not sent" in caplog.text
 
 
+async def test_on_end_none_stops_delivery(two_stores: tuple[RedisStore, RedisStore]) -> None:
+    a, b = two_stores
+    heard: list[SessionEndData] = []
+    b.on_end(heard.append)
+    b.on_end(None)
+    await a.publish_end(SessionEndData("s1", EndCode.ENDED))
+    await asyncio.sleep(0.1)
+    assert heard == []
+
+
 # -- corrupt and foreign records -------------------------------------------------------------
 
 
@@ -213,12 +229,11 @@ async def test_record_from_a_newer_release_is_left_alone(redis_client: Redis) ->
     assert await redis_client.exists("nyx:{s1}:lease") == 0  # and take its lease
 
 
+class Colour(enum.Enum):
+    RED = 1
+
+
 async def test_unknown_enum_is_corrupt(redis_client: Redis) -> None:
-    import enum
-
-    class Colour(enum.Enum):
-        RED = 1
-
     writer = RedisStore(redis_client, codec=StateCodec(enums=[Colour]))
     await writer.create(make_record(data={"c": Colour.RED}), lease_owner="A", lease=LEASE)
     with pytest.raises(CorruptRecordError, match="Colour"):
@@ -244,8 +259,15 @@ async def test_claim_reindexes_what_is_not_due(redis_client: Redis, clock: Manua
 async def test_keys_share_the_session_hash_tag(redis_client: Redis, clock: ManualClock) -> None:
     store = RedisStore(redis_client, clock=clock, prefix="bot")
     await store.create(make_record(deadline=clock.now() + 60), lease_owner="A", lease=LEASE)
-    keys = sorted(key.decode() for key in await redis_client.keys("*"))
-    assert keys == ["bot:deadlines", "bot:type:Counter", "bot:types", "bot:{s1}:lease", "bot:{s1}:rec"]
+    raw_keys: list[bytes] = await redis_client.keys("*")  # type: ignore[assignment]
+    keys = sorted(key.decode() for key in raw_keys)
+    assert keys == [
+        "bot:deadlines",
+        "bot:type:Counter",
+        "bot:types",
+        "bot:{s1}:lease",
+        "bot:{s1}:rec",
+    ]
     assert 3600 + 55 < await redis_client.ttl("bot:{s1}:rec") <= 3600 + 60  # backstop only
     await store.create(make_record("s2"), lease_owner="A", lease=LEASE)
     assert await redis_client.ttl("bot:{s2}:rec") == -1
@@ -285,22 +307,7 @@ async def test_redis_down_then_back(
     again = await acquire_copy(a, "s3", "A")
     await a.commit(again, lease_owner="A", release=True)
     loaded = await b.get("s3")
-    import sys
-    async def dump():
-        await asyncio.sleep(4)
-        for t in asyncio.all_tasks():
-            if "listener" not in t.get_name(): continue
-            print("TASK", t, file=sys.stderr)
-            coro = t.get_coro()
-            while coro is not None:
-                frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None) or getattr(coro, "gi_frame", None)
-                if frame: print("  ", frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name, file=sys.stderr)
-                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-                if coro is not None and not hasattr(coro, "cr_frame") and not hasattr(coro, "gi_frame"):
-                    print("   awaiting", coro, file=sys.stderr); break
-    global _dumper
-    _dumper = asyncio.get_running_loop().create_task(dump())
-    assert loaded is None
+    assert loaded is not None
     assert loaded.revision == 2
 
     heard: list[SessionEndData] = []
@@ -318,6 +325,42 @@ async def test_redis_down_then_back(
 
     await eventually(delivered)
     assert "End notices from Redis interrupted" in caplog.text
+
+
+async def test_aclose_is_prompt_while_the_listener_reconnects(
+    redis_server: RedisServer, redis_client: Redis
+) -> None:
+    client = make_client(redis_server)
+    store = RedisStore(client)
+    try:
+        await store.open()
+        redis_server.stop()
+        await asyncio.sleep(0.1)
+        redis_server.start()
+        started = asyncio.get_running_loop().time()
+        await store.aclose()
+        assert asyncio.get_running_loop().time() - started < 1.5
+    finally:
+        await store.aclose()
+        await client.aclose()
+
+
+async def test_a_retried_commit_is_recognised(
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit whose reply was lost and that is sent again is not a conflict."""
+    store = RedisStore(redis_client)
+    await store.create(make_record(), lease_owner="A", lease=LEASE)
+    first = await acquire_copy(store, "s1", "A")
+    again = dataclasses.replace(first)
+    token = uuid.uuid4()
+    monkeypatch.setattr(uuid, "uuid4", lambda: token)
+    assert await store.commit(first, lease_owner="A", release=True) == 2
+    assert await store.commit(again, lease_owner="A", release=True) == 2
+    monkeypatch.undo()
+    stale = dataclasses.replace(again, revision=1)
+    with pytest.raises(RevisionConflictError):
+        await store.commit(stale, lease_owner="A", release=True)
 
 
 # -- costs -----------------------------------------------------------------------------------
