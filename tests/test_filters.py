@@ -196,3 +196,27 @@ async def test_custom_filter_base_class(offline: OfflineDiscord, manager: Sessio
 
     combined = EvenIds() | ~EvenIds()
     assert (await run(offline, manager, combined, alice, alice))[0]
+
+
+async def test_a_filter_that_raises_is_answered_and_reported(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+
+    class Exploding:
+        async def check(self, session: Any, interaction: discord.Interaction[Any]) -> bool:
+            raise RuntimeError("filter bug")
+
+    passed, reply = await run(offline, manager, Exploding(), alice, alice)
+    assert not passed
+    assert reply is not None and "Something went wrong" in reply
+
+    class ExplodingStart(Probe):
+        start_filter = Exploding()
+
+    command = await offline.slash_command(alice, "probe", wait=False)
+    session = ExplodingStart(command.interaction)
+    assert await manager.start(session) is False
+    assert (await session.end_promise).code is EndCode.ERROR
+    await command.wait_answered()
+    assert command.ephemeral
