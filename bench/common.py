@@ -17,7 +17,7 @@ from nyx_sessions import AbstractSession, SessionManager
 from nyx_sessions.testing import payloads
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from nyx_sessions.clock import Clock
     from nyx_sessions.testing import OfflineDiscord, OfflineUser
@@ -56,7 +56,7 @@ class BenchSession(AbstractSession[None]):
     """The minimal session: one button, ttl=180, no HTTP anywhere."""
 
     __slots__ = ()
-    ttl = 180
+    ttl = 180.0
     tally: ClassVar[Tally | None] = None
 
     async def start(self) -> None:
@@ -226,11 +226,11 @@ async def settle(tasks: set[Any]) -> None:
         await asyncio.sleep(0)
 
 
-def median(values: list[float]) -> float:
+def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def percentile(values: list[float], fraction: float) -> float:
+def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 

@@ -126,7 +126,8 @@ async def run(quick: bool, profile: bool = False) -> list[Row]:
         picks = [rng.randrange(live) for _ in range(clicks)]
         session_parse = offline.client._connection.parse_interaction_create
         view_parse = views_client._connection.parse_interaction_create
-        view_tasks = views_client._connection._view_store._ViewStore__tasks
+        view_store: Any = views_client._connection._view_store
+        view_tasks = view_store._ViewStore__tasks  # its tasks, to wait for
         nyx_ns, view_ns, floor_ns = [], [], []
         with frozen_heap(), no_http(offline):
             for _ in range(RUNS):

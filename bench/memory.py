@@ -83,9 +83,9 @@ async def measure_views(
         with_views = traced()
     finally:
         tracemalloc.stop()
-    for view in views:
-        if view is not None:
-            view.stop()
+    for registered in views:
+        if registered is not None:
+            registered.stop()
     await asyncio.sleep(0)
     return (with_views - base) / count, load
 

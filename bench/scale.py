@@ -129,7 +129,7 @@ class SpreadSession(BenchSession):
 
     __slots__ = ("ttl",)
     lateness: ClassVar[list[float]] = []
-    ended: ClassVar[Tally | None] = None
+    all_ended: ClassVar[Tally | None] = None
 
     async def end(self) -> None:
         assert self.manager is not None
@@ -137,13 +137,13 @@ class SpreadSession(BenchSession):
         assert record is not None
         assert record.deadline is not None
         SpreadSession.lateness.append(time.time() - record.deadline)
-        if SpreadSession.ended is not None:
-            SpreadSession.ended.hit()
+        if SpreadSession.all_ended is not None:
+            SpreadSession.all_ended.hit()
 
 
 async def precision(kit: PayloadKit, count: int) -> list[float]:
     """Start ``count`` sessions (TTL base + 0..3 s, real clock); return every lateness."""
-    base = 2.0 if count <= 20_000 else 5.0
+    base = 2.0 if count <= 20_000 else 5.0  # past the end of the start-up
     manager = new_manager()
     await manager.open()
     rng = random.Random(SEED)
@@ -152,13 +152,13 @@ async def precision(kit: PayloadKit, count: int) -> list[float]:
         session = SpreadSession(kit.command())
         session.ttl = base + 3.0 * rng.random()
         sessions.append(session)
-    SpreadSession.lateness, SpreadSession.ended = [], Tally(count)
+    SpreadSession.lateness, SpreadSession.all_ended = [], Tally(count)
     began = time.time()
     for session in sessions:
         await manager.start(session)
     starting = time.time() - began
     del sessions
-    await asyncio.wait_for(SpreadSession.ended.done.wait(), base + 3.0 + 30.0)
+    await asyncio.wait_for(SpreadSession.all_ended.done.wait(), base + 3.0 + 30.0)
     report(f"{count:,} sessions started in", f"{starting:.2f} s", f"first TTL {base:.0f} s")
     await manager.aclose()
     return SpreadSession.lateness

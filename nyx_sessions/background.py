@@ -88,7 +88,7 @@ class Background:
             self._poller.cancel()
             await asyncio.wait({self._poller}, timeout=grace)
         if manager.store.shared:
-            manager.store.on_end(None)  # type: ignore[arg-type]
+            manager.store.on_end(None)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + grace
         # Polled: updates also run in callers' tasks, so there is no task set to wait on.

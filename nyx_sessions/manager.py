@@ -19,6 +19,8 @@ from .errors import (
     ManagerClosedError,
     SessionLimitError,
     SessionStateError,
+    StateEncodeError,
+    StoreError,
     StoreUnavailableError,
 )
 from .events import EventHub, SessionEvent
@@ -307,16 +309,26 @@ class SessionManager(SessionRuntime):
         self._live[session.id] = entry
         try:
             await self.store.create(record, lease_owner=self.lease_owner, lease=self.lease)
-        except (SessionLimitError, StoreUnavailableError) as error:
-            # A full store or one that is down: the user is told, nothing is half-made.
+        except (SessionLimitError, StoreError, StateEncodeError) as error:
+            # Refused, unreachable or unencodable: the user is told, nothing is half-made.
             del self._live[session.id]
-            _log.warning("Session %s (%s) not started: %s", session.id, session.session_type, error)
             limited = isinstance(error, SessionLimitError)
+            if limited:
+                _log.info(
+                    "Session %s (%s) not started: %s", session.id, session.session_type, error
+                )
+            else:
+                _log.error(
+                    "Session %s (%s) not started: %s", session.id, session.session_type, error
+                )
+                self._emit(SessionEvent.ERROR, session, interaction, error)
             if interaction is not None:
                 if limited:
                     await self.responder.filtered(interaction, session, str(error))
-                else:
+                elif isinstance(error, StoreUnavailableError):
                     await self.responder.unavailable(interaction, error)
+                else:
+                    await self.responder.failed(interaction, session, error)
             session.end_code = EndCode.REJECTED if limited else EndCode.ERROR
             end = SessionEndData(session.id, session.end_code, str(error), None)
             self._resolve(session, end)

@@ -8,5 +8,12 @@ from nyx_sessions.codecs.custom_id import (
     StringIterator,
     is_valid_session_id,
 )
+from nyx_sessions.codecs.state import StateCodec
 
-__all__ = ["CustomIdBuilder", "SessionCustomIdCodec", "StringIterator", "is_valid_session_id"]
+__all__ = [
+    "CustomIdBuilder",
+    "SessionCustomIdCodec",
+    "StateCodec",
+    "StringIterator",
+    "is_valid_session_id",
+]

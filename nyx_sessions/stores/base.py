@@ -148,6 +148,6 @@ class SessionStore(Protocol):
         """Tell every process sharing the store that a session ended."""
         ...
 
-    def on_end(self, callback: Callable[[SessionEndData], None]) -> None:
+    def on_end(self, callback: Callable[[SessionEndData], None] | None) -> None:
         """Call ``callback`` for every end published by another process (None to stop)."""
         ...

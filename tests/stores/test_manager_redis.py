@@ -64,6 +64,7 @@ class Process:
 
     async def close(self) -> None:
         await self.manager.aclose()
+        await self.manager.store.aclose()  # borrowed by the manager: closed by its owner
         await self.redis.aclose()
 
 
@@ -147,6 +148,7 @@ async def test_a_session_survives_a_restart(offline: OfflineDiscord, spawn: Any)
     assert restored.data == {"count": 3}
     assert restored.message_id == message.id
     await offline.click(alice, message, label="Done", client=second.client)
+    await wait_idle(second.manager)
     assert Tally.ends == [(session.id, "ended")]
     assert await second.manager.active() == {}
 
@@ -210,6 +212,8 @@ async def test_expiry_runs_once_with_two_processes(
         assert (end.code, end.result) == (EndCode.EXPIRED, 2)
     await asyncio.sleep(0.2)  # give a second expiry every chance to happen
     assert sorted(Tally.ends) == sorted((s.id, "expired") for s in sessions)
+    await wait_idle(a.manager)
+    await wait_idle(b.manager)
     assert await a.manager.active() == {}
 
 
@@ -228,6 +232,7 @@ async def test_an_overdue_session_is_expired_when_a_process_starts(
             break
         await asyncio.sleep(0.02)
     assert Tally.ends == [(session.id, "expired")]
+    await wait_idle(second.manager)
     assert await second.manager.active() == {}
 
 
@@ -283,3 +288,86 @@ async def test_redis_stopped_and_restarted_mid_run(
         await asyncio.sleep(0.1)
     assert message.content == "2"
     assert session.data["count"] == 2
+
+
+class TallyV2(Tally):
+    """The same sessions after a change of ``data`` layout: ``count`` became ``total``."""
+
+    session_type = "tests.tally"
+    data_version = 2
+
+    @classmethod
+    def migrate_data(cls, data: dict[str, Any], from_version: int) -> dict[str, Any]:
+        if from_version < 2:
+            data = {"count": data["count"], "total": data["count"]}
+        return data
+
+
+async def test_old_data_is_migrated_when_restored(
+    offline: OfflineDiscord, spawn: Any, redis_server: RedisServer, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+    first = await spawn(first=True)
+    session = await start_tally(offline, first, alice)
+    message = offline.messages[-1]
+    await offline.click(alice, message, label="+1", client=first.client)
+    await first.manager.aclose()
+
+    client = discord.Client(intents=discord.Intents.none())
+    await offline.login(client)
+    redis = make_client(redis_server)
+    manager = SessionManager(
+        client, store=RedisStore(redis, clock=clock), clock=clock, sessions=[TallyV2]
+    )
+    try:
+        click = await offline.click(alice, message, label="+1", client=client)
+        assert not click.ephemeral, click.message.content if click.message else None
+        restored = manager.get(session.id)
+        assert isinstance(restored, TallyV2)
+        assert restored.data == {"count": 2, "total": 1}
+    finally:
+        await manager.aclose()
+        await manager.store.aclose()
+        await redis.aclose()
+
+
+async def test_unencodable_state_fails_at_save_naming_the_field(
+    offline: OfflineDiscord, spawn: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = offline.add_member("alice")
+    process = await spawn(first=True)
+    session = await start_tally(offline, process, alice)
+    message = offline.messages[-1]
+    await offline.click(alice, message, label="+1", client=process.client)
+    await wait_idle(process.manager)
+    session.data["oops"] = object()
+    await offline.click(alice, message, label="+1", client=process.client)
+    await wait_idle(process.manager)
+    assert "data['oops']" in caplog.text
+    # The committed state is intact: the next click continues from it.
+    await offline.click(alice, message, label="+1", client=process.client)
+    await wait_idle(process.manager)
+    restored = process.manager.get(session.id)
+    assert restored is not None and restored.data == {"count": 2}
+
+
+async def test_an_unregistered_type_is_answered(
+    offline: OfflineDiscord, spawn: Any, redis_server: RedisServer, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+    first = await spawn(first=True)
+    await start_tally(offline, first, alice)
+    message = offline.messages[-1]
+    await first.manager.aclose()
+    client = discord.Client(intents=discord.Intents.none())
+    await offline.login(client)
+    redis = make_client(redis_server)
+    manager = SessionManager(client, store=RedisStore(redis, clock=clock), clock=clock)
+    try:
+        click = await offline.click(alice, message, label="+1", client=client)
+        assert click.ephemeral
+        assert click.message is not None and "can no longer be used" in click.message.content
+    finally:
+        await manager.aclose()
+        await manager.store.aclose()
+        await redis.aclose()
