@@ -60,7 +60,16 @@ class LiveSession:
     extra task and no lock object.
     """
 
-    __slots__ = ("busy", "queue", "record", "runner", "session", "session_id", "stop_request")
+    __slots__ = (
+        "busy",
+        "counted",
+        "queue",
+        "record",
+        "runner",
+        "session",
+        "session_id",
+        "stop_request",
+    )
 
     def __init__(self, session_id: str, session: Session[Any] | None = None) -> None:
         self.session_id = session_id
@@ -70,6 +79,7 @@ class LiveSession:
         self.busy = False
         self.runner: asyncio.Task[Any] | None = None
         self.stop_request: tuple[EndCode, str | None] | None = None
+        self.counted = False  # counted by the manager's SessionLimits
 
     def enqueue(self, item: object) -> None:
         """Queue ``item`` behind the work in progress."""

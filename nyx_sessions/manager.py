@@ -25,6 +25,7 @@ from .errors import (
 )
 from .events import EventHub, SessionEvent
 from .filters.base import rejection_message
+from .limits import SessionLimits
 from .registry import SessionRegistry
 from .responders import Responder
 from .runtime import SessionRuntime, _earliest
@@ -79,6 +80,9 @@ class SessionManager(SessionRuntime):
         Seconds between claims of expired sessions in a persistent store.
     close_timeout:
         Seconds :meth:`aclose` waits for running updates.
+    max_sessions, max_sessions_per_user:
+        Caps on the live sessions this manager started, in all and per user; starting
+        one more is refused with a reply saying why (see :class:`SessionLimits`).
 
     Attributes
     ----------
@@ -111,6 +115,8 @@ class SessionManager(SessionRuntime):
         lease_wait: float = 5.0,
         poll_interval: float = 1.0,
         close_timeout: float = 5.0,
+        max_sessions: int | None = None,
+        max_sessions_per_user: int | None = None,
     ) -> None:
         self.clock: Clock = clock or LoopClock()
         self._owns_store = store is None
@@ -135,6 +141,7 @@ class SessionManager(SessionRuntime):
         self._watchdog = AckWatchdog(self.clock, defer_after, self.responder.acknowledge)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recent = RecentIds()
+        self.limits = SessionLimits(max_sessions, max_sessions_per_user)
         self._awaiting_notice: dict[str, Session[Any]] = {}
         self._hook: ClientHook | None = None
         self._opened: asyncio.Task[None] | None = None
@@ -308,19 +315,15 @@ class SessionManager(SessionRuntime):
         entry.record = record
         self._live[session.id] = entry
         try:
+            self.limits.check(session.owner_id)
             await self.store.create(record, lease_owner=self.lease_owner, lease=self.lease)
         except (SessionLimitError, StoreError, StateEncodeError) as error:
             # Refused, unreachable or unencodable: the user is told, nothing is half-made.
             del self._live[session.id]
             limited = isinstance(error, SessionLimitError)
-            if limited:
-                _log.info(
-                    "Session %s (%s) not started: %s", session.id, session.session_type, error
-                )
-            else:
-                _log.error(
-                    "Session %s (%s) not started: %s", session.id, session.session_type, error
-                )
+            level = logging.INFO if limited else logging.ERROR
+            _log.log(level, "Session %s not started: %s", session.id, error)
+            if not limited:
                 self._emit(SessionEvent.ERROR, session, interaction, error)
             if interaction is not None:
                 if limited:
@@ -338,6 +341,8 @@ class SessionManager(SessionRuntime):
             del self._live[session.id]
             session.manager = None
             raise
+        self.limits.started(session.owner_id)
+        entry.counted = True
         if record.deadline is not None:
             self._scheduler.schedule(session.id, record.deadline)
         _log.debug(

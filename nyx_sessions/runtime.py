@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from .clock import Clock
     from .codecs import SessionCustomIdCodec
+    from .limits import SessionLimits
     from .registry import SessionRegistry
     from .responders import Responder
     from .scheduler import DeadlineScheduler
@@ -63,6 +64,7 @@ class SessionRuntime:
     _scheduler: DeadlineScheduler
     _watchdog: AckWatchdog
     _recent: RecentIds
+    limits: SessionLimits
     _awaiting_notice: dict[str, Session[Any]]
     _tasks: set[asyncio.Task[Any]]
     _opened: asyncio.Task[None] | None
@@ -515,6 +517,9 @@ class SessionRuntime:
         """Forget a session locally and answer whatever was queued for it."""
         if self._live.get(entry.session_id) is entry:
             del self._live[entry.session_id]
+        if entry.counted and entry.session is not None:
+            entry.counted = False
+            self.limits.ended(entry.session.owner_id)
         self._scheduler.cancel(entry.session_id)
         queued, entry.queue = entry.queue, None
         if queued:

@@ -677,3 +677,36 @@ async def test_an_interaction_delivered_twice_is_served_once(
     assert len(session.data["seen"]) == 1
     callbacks = [r for r in offline.requests if r.path.endswith("/callback")]
     assert len([r for r in callbacks if str(click.id) in r.path]) == 1
+
+
+async def test_caps_on_live_sessions_per_user_and_in_total(
+    offline: OfflineDiscord, clock: ManualClock
+) -> None:
+    alice, bob, carol = (offline.add_member(name) for name in ("alice", "bob", "carol"))
+    manager = SessionManager(offline.client, clock=clock, max_sessions=3, max_sessions_per_user=2)
+    try:
+        first = await start(offline, manager, Probe, alice)
+        await start(offline, manager, Probe, alice)
+        command = await offline.slash_command(alice, "probe", wait=False)
+        refused = Probe(command.interaction)
+        assert await manager.start(refused) is False
+        end = await refused.end_promise
+        assert end.code is EndCode.REJECTED
+        await command.wait_answered()
+        assert command.ephemeral and command.message is not None
+        assert command.message.content == (
+            "You already have 2 sessions open. Finish one before starting another."
+        )
+        await start(offline, manager, Probe, bob)
+        command = await offline.slash_command(carol, "probe", wait=False)
+        assert await manager.start(Probe(command.interaction)) is False  # 3 in all
+        await command.wait_answered()
+        assert command.message is not None and "Too many sessions" in command.message.content
+        # Ending one frees a place; nothing is kept per user once they have none.
+        await manager.end(first)
+        await start(offline, manager, Probe, carol)
+        assert manager.limits.count() == 3 and manager.limits.count(alice.id) == 1
+    finally:
+        await manager.aclose()
+    assert manager.limits.count() == 0
+    assert manager.limits._per_user == {}
