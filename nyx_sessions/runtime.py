@@ -121,6 +121,11 @@ class SessionRuntime:
             _log.debug("Interaction %s was delivered twice; serving it once", interaction.id)
             return True
         self._watchdog.watch(interaction)
+        await self._serve_now(session_id, interaction)
+        return True
+
+    async def _serve_now(self, session_id: str, interaction: discord.Interaction[Any]) -> None:
+        """Serve ``interaction`` in this task, or wait for it behind the work in progress."""
         entry = self._live.get(session_id)
         if entry is None:
             entry = self._live[session_id] = LiveSession(session_id)
@@ -128,7 +133,7 @@ class SessionRuntime:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             entry.enqueue(QueuedInteraction(interaction, done))
             await done
-            return True
+            return
         entry.busy = True
         entry.runner = asyncio.current_task()
         try:
@@ -136,7 +141,6 @@ class SessionRuntime:
         finally:
             entry.runner = None
             self._hand_off(entry)
-        return True
 
     async def _run(self, entry: LiveSession, item: Any) -> None:
         """Serve ``item`` and everything queued behind it, then free the entry."""
@@ -534,13 +538,10 @@ class SessionRuntime:
             if item is EXPIRE:
                 continue
             interaction = item.interaction if isinstance(item, QueuedInteraction) else item
-            # Re-route: the session may have been restored or re-created since.
-            if (
-                self.codec.extract_session_id((interaction.data or {}).get("custom_id"))
-                and (session_id in self._live or self.store.persistent)
-                and not self._closed
-            ):
-                await self.update(interaction)
+            if self.store.persistent and not self._closed:
+                # Served afresh from the store: the record says whether it lives on (a
+                # stale copy was dropped) or ended (the user is told it expired).
+                await self._serve_now(session_id, interaction)
             else:
                 await self._missing(session_id, interaction)
             if isinstance(item, QueuedInteraction) and item.done and not item.done.done():

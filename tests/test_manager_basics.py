@@ -710,3 +710,28 @@ async def test_caps_on_live_sessions_per_user_and_in_total(
         await manager.aclose()
     assert manager.limits.count() == 0
     assert manager.limits._per_user == {}
+
+
+async def test_clicks_queued_behind_the_end_are_told_it_expired(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    gate = asyncio.Event()
+
+    class Gated(Probe):
+        pass
+
+    Gated.gate = gate
+    session = await start(offline, manager, Gated, alice)
+    message = offline.messages[-1]
+    stop = await offline.click(alice, message, label="stop", wait=False)
+    late = [await offline.click(alice, message, label="go", wait=False) for _ in range(3)]
+    gate.set()
+    await stop.wait_answered()
+    for click in late:
+        await click.wait_answered(2)
+        assert click.ephemeral
+        assert click.message is not None and "expired" in click.message.content
+    assert (await session.end_promise).code is EndCode.ENDED
+    assert session.data["seen"][0].startswith("stop:")
+    assert len(session.data["seen"]) == 1
