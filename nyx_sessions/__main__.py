@@ -1,9 +1,11 @@
-"""Command line: ``python -m nyx_sessions demo``."""
+"""Command line: ``python -m nyx_sessions demo`` and ``python -m nyx_sessions inspect``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from .cli import inspect
 
 __all__ = ["main"]
 
@@ -13,7 +15,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nyx_sessions", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="play a few sessions in the offline Discord (no token)")
-    parser.parse_args(argv)
+    inspect.configure(
+        commands.add_parser(
+            "inspect",
+            help="list, count, show and end the sessions in a RedisStore",
+            description=inspect.__doc__.split("\n\n", 1)[0] if inspect.__doc__ else None,
+            epilog="Exit codes: 0 done, 1 no such session, 2 usage error, "
+            "3 Redis unreachable, 4 the store refused.",
+        )
+    )
+    args = parser.parse_args(argv)
+    if args.command == "inspect":
+        return inspect.run(args)
     from .demo import main as demo
 
     return demo()

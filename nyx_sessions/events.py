@@ -50,6 +50,26 @@ class SessionEvent(enum.StrEnum):
     """An interaction named an unknown, ended or expired session: ``(session_id, interaction)``."""
 
 
+_CLIENT_EVENTS = {event: f"session_{event.value}" for event in SessionEvent}
+_CLIENT_HANDLERS = {event: f"on_session_{event.value}" for event in SessionEvent}
+
+
+def _client_listens(client: Any, event: SessionEvent) -> bool:
+    """Tell whether dispatching ``event`` through ``client`` would reach anything.
+
+    discord.py's ``Client.dispatch`` logs and looks up a handler on every call, which
+    costs more than the rest of a click when nothing listens.
+    """
+    handler = _CLIENT_HANDLERS[event]
+    if hasattr(client, handler):  # @client.event, or a method of a Client subclass
+        return True
+    extra: dict[str, Any] | None = getattr(client, "extra_events", None)  # commands.Bot
+    if extra and extra.get(handler):
+        return True
+    waiting: dict[str, Any] | None = getattr(client, "_listeners", None)  # client.wait_for
+    return bool(waiting and waiting.get(_CLIENT_EVENTS[event]))
+
+
 class EventHub:
     """Listeners per event, called in tasks; every event also goes through the client."""
 
@@ -80,8 +100,9 @@ class EventHub:
 
     def emit(self, event: SessionEvent, *args: Any) -> None:
         """Schedule every listener of ``event`` and dispatch it through the client."""
-        if self._client is not None:
-            self._client.dispatch(f"session_{event.value}", *args)
+        client = self._client
+        if client is not None and _client_listens(client, event):
+            client.dispatch(_CLIENT_EVENTS[event], *args)
         listeners = self._listeners.get(event)
         if not listeners:
             return

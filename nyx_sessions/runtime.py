@@ -13,6 +13,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+import discord
+
 from ._live import EXPIRE, EndRequest, LiveSession, QueuedInteraction, RecentIds
 from .end import EndCode, SessionEndData
 from .errors import (
@@ -29,8 +31,6 @@ from .filters.base import rejection_message
 from .responders import is_already_acknowledged
 
 if TYPE_CHECKING:
-    import discord
-
     from .clock import Clock
     from .codecs import SessionCustomIdCodec
     from .limits import SessionLimits
@@ -137,7 +137,7 @@ class SessionRuntime:
         entry.busy = True
         entry.runner = asyncio.current_task()
         try:
-            await self._serve_safely(entry, interaction)
+            await self._serve(entry, interaction)
         finally:
             entry.runner = None
             self._hand_off(entry)
@@ -150,7 +150,10 @@ class SessionRuntime:
             if opened is None or not opened.done():
                 await self._ensure_open()  # a click that came before the store was open
             while item is not None:
-                await self._serve_item(entry, item)
+                if type(item) is discord.Interaction:  # the common case, without a layer
+                    await self._serve(entry, item)
+                else:
+                    await self._serve_item(entry, item)
                 item = entry.next_item()
         finally:
             entry.runner = None
@@ -184,19 +187,77 @@ class SessionRuntime:
                 item.done.set_result(ended)
         elif isinstance(item, QueuedInteraction):
             try:
-                await self._serve_safely(entry, item.interaction)
+                await self._serve(entry, item.interaction)
             finally:
                 if item.done is not None and not item.done.done():
                     item.done.set_result(None)
         else:
-            await self._serve_safely(entry, item)
+            await self._serve(entry, item)
 
-    async def _serve_safely(
-        self, entry: LiveSession, interaction: discord.Interaction[Any]
-    ) -> None:
-        """Serve ``interaction``; whatever goes wrong, it is logged and answered."""
+    async def _serve(self, entry: LiveSession, interaction: discord.Interaction[Any]) -> None:
+        """Serve one interaction: load, filter, handle, save, answer; never raises."""
         try:
-            await self._serve(entry, interaction)
+            session = entry.session
+            if session is None or self._shared:
+                loaded = await self._load(entry, interaction)
+                if loaded is None:
+                    return
+                session = loaded
+            record = entry.record
+            assert record is not None
+            now = self.clock.now()
+            if record.deadline is not None and record.deadline <= now:
+                # Due but not yet expired (the timer or a claim is on its way): it is expired.
+                await self._end_now(entry, EndCode.EXPIRED, None)
+                await self._missing(session.id, interaction)
+                return
+
+            update_filter = session.update_filter
+            try:
+                allowed = update_filter is None or await update_filter.check(session, interaction)
+            except Exception as error:
+                _log.exception("The update filter of session %s failed", session.id)
+                self._emit(SessionEvent.ERROR, session, interaction, error)
+                await self._release(entry)
+                await self.responder.failed(interaction, session, error)
+                return
+            if not allowed:
+                _log.info(
+                    "Session %s (%s) refused an interaction from user %s",
+                    session.id,
+                    session.session_type,
+                    interaction.user.id,
+                )
+                self._emit(SessionEvent.FILTERED, session, interaction)
+                await self._release(entry)
+                await self.responder.filtered(
+                    interaction, session, rejection_message(update_filter, session, interaction)
+                )
+                return
+
+            if session.message_id is None and interaction.message is not None:
+                session.message_id = interaction.message.id
+            refresh = False
+            try:
+                refresh = await session.update(interaction)
+            except Exception as error:
+                _log.exception(
+                    "Session %s (%s) failed to handle interaction %s",
+                    session.id,
+                    session.session_type,
+                    interaction.id,
+                )
+                self._emit(SessionEvent.ERROR, session, interaction, error)
+                if not interaction.response.is_done():
+                    await self.responder.failed(interaction, session, error)
+            else:
+                self._emit(SessionEvent.UPDATE, session, interaction)
+            if refresh and entry.stop_request is None and record.ttl is not None:
+                record.deadline = _earliest(self.clock.now() + record.ttl, record.hard_deadline)
+                self._scheduler.schedule(session.id, record.deadline)  # type: ignore[arg-type]
+            await self._settle(entry, release=True)
+            if not interaction.response.is_done():
+                await self.responder.acknowledge(interaction)
         except Exception as error:
             _log.exception(
                 "Serving interaction %s of session %s failed", interaction.id, entry.session_id
@@ -204,70 +265,6 @@ class SessionRuntime:
             self._emit(SessionEvent.ERROR, entry.session, interaction, error)
             if not interaction.response.is_done():
                 await self.responder.failed(interaction, entry.session, error)
-
-    async def _serve(self, entry: LiveSession, interaction: discord.Interaction[Any]) -> None:
-        """Serve one interaction: load, filter, handle, save, answer."""
-        session = entry.session
-        if session is None or self._shared:
-            loaded = await self._load(entry, interaction)
-            if loaded is None:
-                return
-            session = loaded
-        record = entry.record
-        assert record is not None
-        now = self.clock.now()
-        if record.deadline is not None and record.deadline <= now:
-            # Due but not yet expired (the timer or a claim is on its way): it is expired.
-            await self._end_now(entry, EndCode.EXPIRED, None)
-            await self._missing(session.id, interaction)
-            return
-
-        update_filter = session.update_filter
-        try:
-            allowed = update_filter is None or await update_filter.check(session, interaction)
-        except Exception as error:
-            _log.exception("The update filter of session %s failed", session.id)
-            self._emit(SessionEvent.ERROR, session, interaction, error)
-            await self._release(entry)
-            await self.responder.failed(interaction, session, error)
-            return
-        if not allowed:
-            _log.info(
-                "Session %s (%s) refused an interaction from user %s",
-                session.id,
-                session.session_type,
-                interaction.user.id,
-            )
-            self._emit(SessionEvent.FILTERED, session, interaction)
-            await self._release(entry)
-            await self.responder.filtered(
-                interaction, session, rejection_message(update_filter, session, interaction)
-            )
-            return
-
-        if session.message_id is None and interaction.message is not None:
-            session.message_id = interaction.message.id
-        refresh = False
-        try:
-            refresh = await session.update(interaction)
-        except Exception as error:
-            _log.exception(
-                "Session %s (%s) failed to handle interaction %s",
-                session.id,
-                session.session_type,
-                interaction.id,
-            )
-            self._emit(SessionEvent.ERROR, session, interaction, error)
-            if not interaction.response.is_done():
-                await self.responder.failed(interaction, session, error)
-        else:
-            self._emit(SessionEvent.UPDATE, session, interaction)
-        if refresh and entry.stop_request is None and record.ttl is not None:
-            record.deadline = _earliest(self.clock.now() + record.ttl, record.hard_deadline)
-            self._scheduler.schedule(session.id, record.deadline)  # type: ignore[arg-type]
-        await self._settle(entry, release=True)
-        if not interaction.response.is_done():
-            await self.responder.acknowledge(interaction)
 
     async def _load(
         self, entry: LiveSession, interaction: discord.Interaction[Any]

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
 
     from ..end import SessionEndData
 
-__all__ = ["SessionRecord", "SessionStore"]
+__all__ = ["InspectableStore", "SessionRecord", "SessionStore"]
 
 
 @dataclass(slots=True)
@@ -150,4 +150,27 @@ class SessionStore(Protocol):
 
     def on_end(self, callback: Callable[[SessionEndData], None] | None) -> None:
         """Call ``callback`` for every end published by another process (None to stop)."""
+        ...
+
+
+@runtime_checkable
+class InspectableStore(Protocol):
+    """An optional capability of a store: listing its records, for inspection tools.
+
+    Not part of :class:`SessionStore`: the manager never lists sessions. Both built-in
+    stores have it; ``isinstance(store, InspectableStore)`` tells whether another does.
+    """
+
+    def scan(
+        self, *, session_type: str | None = None, limit: int | None = None
+    ) -> AsyncIterator[SessionRecord]:
+        """Yield the stored records, in no particular order, without taking leases.
+
+        Parameters
+        ----------
+        session_type:
+            Only records of this session type; all of them when None.
+        limit:
+            Stop after this many records; no limit when None.
+        """
         ...

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import math
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from cachetools import TLRUCache
+from cachetools import Cache
 
 from ..clock import Clock, LoopClock
 from ..errors import (
@@ -19,16 +18,13 @@ from ..errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
 
     from ..end import SessionEndData
     from .base import SessionRecord
 
 __all__ = ["MemoryStore"]
 
-# How long a record outlives its deadline before the cache drops it on its own. The
-# manager removes ended sessions itself; this only bounds what a bug could leave behind.
-_BACKSTOP = 3600.0
 _LEASE_POLL = 0.005
 
 
@@ -36,9 +32,11 @@ class MemoryStore:
     """Session records in memory, bounded, for one process.
 
     The store keeps the :class:`~nyx_sessions.stores.base.SessionRecord` objects it is
-    given (no copies), so it costs next to nothing per update. Records whose deadline
-    passed more than an hour ago are dropped by the cache even if nobody removed them,
-    and leases exist only while held.
+    given (no copies), so an update costs next to nothing: a commit of the stored object
+    only bumps its revision. The manager removes ended sessions; leases exist only while
+    held. The deadline index behind :meth:`claim_expired` is built on the first claim
+    (a manager on a memory store expires sessions with its own timer and never claims),
+    so sessions cost no index entry unless something claims.
 
     Parameters
     ----------
@@ -53,26 +51,22 @@ class MemoryStore:
     persistent = False
     shared = False
 
-    __slots__ = ("_clock", "_heap", "_indexed", "_leases", "_maxsize", "_records")
+    __slots__ = ("_clock", "_heap", "_indexed", "_indexing", "_leases", "_maxsize", "_records")
 
     def __init__(self, *, maxsize: int = 2_000_000, clock: Clock | None = None) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self._maxsize = maxsize
         self._clock: Clock = clock or LoopClock()
-        self._records: TLRUCache[str, SessionRecord] = self._new_cache()
+        # Bounded by create(), which refuses the record past maxsize: the cache never
+        # evicts a live session to make room.
+        self._records: Cache[str, SessionRecord] = Cache(maxsize=maxsize + 1)
         self._leases: dict[str, tuple[str, float]] = {}
         # The deadline index: what claims see. A claim moves a session's entry here (not
         # its record), so a process that crashes mid-expiry leaves it to be claimed again.
         self._indexed: dict[str, float] = {}
         self._heap: list[tuple[float, str]] = []
-
-    def _new_cache(self) -> TLRUCache[str, SessionRecord]:
-        def ttu(_key: str, record: SessionRecord, now: float) -> float:
-            return math.inf if record.deadline is None else record.deadline + _BACKSTOP
-
-        # One more than maxsize so that the cache never evicts: create() refuses first.
-        return TLRUCache(maxsize=self._maxsize + 1, ttu=ttu, timer=self._now)
+        self._indexing = False
 
     def _now(self) -> float:
         return self._clock.now()
@@ -82,7 +76,6 @@ class MemoryStore:
         if len(self._records):
             raise StoreError("cannot change the clock of a store that holds records")
         self._clock = clock
-        self._records = self._new_cache()
 
     def __len__(self) -> int:
         return len(self._records)
@@ -105,7 +98,8 @@ class MemoryStore:
             raise SessionLimitError(f"the memory store holds its maximum of {self._maxsize}")
         record.revision = 1
         self._records[record.session_id] = record
-        self._index(record)
+        if self._indexing:
+            self._index(record)
         self._leases[record.session_id] = (lease_owner, self._now() + lease)
 
     async def acquire(
@@ -133,7 +127,7 @@ class MemoryStore:
         stored = self._records.get(record.session_id)
         if stored is None:
             raise RevisionConflictError(f"session {record.session_id} no longer exists")
-        holder = self._leases.get(record.session_id)
+        holder = self._leases.get(record.session_id) if self._leases else None
         if holder is not None and holder[0] != lease_owner and holder[1] > self._now():
             raise RevisionConflictError(f"session {record.session_id} is leased by another owner")
         if stored is not record and stored.revision != record.revision:
@@ -142,9 +136,11 @@ class MemoryStore:
                 f"not {record.revision}"
             )
         record.revision += 1
-        self._records[record.session_id] = record  # re-set: the cache recomputes its expiry
-        self._index(record)
-        if release:
+        if stored is not record:
+            self._records[record.session_id] = record
+        if self._indexing:
+            self._index(record)
+        if release and self._leases:
             self._leases.pop(record.session_id, None)
         return record.revision
 
@@ -162,6 +158,10 @@ class MemoryStore:
 
     async def claim_expired(self, now: float, *, limit: int, hold: float) -> list[str]:
         """Return the ids whose deadline passed, pushing each deadline to ``now + hold``."""
+        if not self._indexing:
+            self._indexing = True
+            for record in self._records.values():
+                self._index(record)
         claimed: list[str] = []
         heap = self._heap
         while heap and heap[0][0] <= now and len(claimed) < limit:
@@ -178,6 +178,20 @@ class MemoryStore:
     async def count_by_type(self) -> dict[str, int]:
         """Return the number of records per session type."""
         return dict(Counter(record.session_type for record in self._records.values()))
+
+    async def scan(
+        self, *, session_type: str | None = None, limit: int | None = None
+    ) -> AsyncIterator[SessionRecord]:
+        """Yield the records held (the stored objects: read them, do not change them)."""
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be None or at least 0")
+        found = 0
+        for record in list(self._records.values()):  # a snapshot: the cache may change
+            if limit is not None and found >= limit:
+                return
+            if session_type is None or record.session_type == session_type:
+                found += 1
+                yield record
 
     async def publish_end(self, end: SessionEndData) -> None:
         """No other process shares this store: nothing to tell."""

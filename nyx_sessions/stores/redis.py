@@ -69,7 +69,7 @@ from ..errors import (
 from . import _redis_scripts as lua
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from redis.asyncio.client import Pipeline
     from redis.commands.core import AsyncScript
@@ -85,6 +85,7 @@ _FIRST_PAUSE, _MAX_PAUSE = 0.002, 0.05  # lease polling
 _FIRST_RECONNECT, _MAX_RECONNECT = 0.05, 2.0  # pub/sub listener
 _OPEN_WAIT = 2.0  # how long open() waits for the end-notice subscription
 _READ_TIMEOUT = 1.0  # the longest the listener blocks before it looks at the closed flag
+_SCAN_BATCH = 200  # ids per ZSCAN step (and per pipelined read) in scan()
 
 
 class RedisStore:
@@ -390,6 +391,59 @@ class RedisStore:
             counts = (await pipe.execute())[1::2] if types else []
         return {name: count for name, count in zip(types, counts, strict=True) if count}
 
+    async def scan(
+        self, *, session_type: str | None = None, limit: int | None = None
+    ) -> AsyncIterator[SessionRecord]:
+        """Yield the stored records, read-only: no lease taken, nothing moved or cleaned.
+
+        Walks the per-type indexes with ZSCAN (never KEYS), in steps that do not block
+        Redis, so it sees the sessions that :meth:`count_by_type` counts. A record that
+        cannot be decoded is logged and skipped (and left where it is).
+        """
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be None or at least 0")
+        if session_type is None:
+            with self._translate("scan"):
+                members: set[bytes] = await self._client.smembers(self._types)  # type: ignore[assignment]
+            types = sorted(raw.decode(errors="replace") for raw in members)
+        else:
+            types = [session_type]
+        found = 0
+        for name in types:
+            cursor, seen = 0, set[str]()  # ZSCAN may return an id twice while Redis rehashes
+            while limit is None or found < limit:
+                with self._translate("scan"):
+                    cursor, entries = await self._client.zscan(
+                        self._type_key(name), cursor, count=_SCAN_BATCH
+                    )
+                    ids = [sid for raw, _ in entries if (sid := _str(raw)) not in seen]
+                    pipe = self._client.pipeline(transaction=False)
+                    for sid in ids:
+                        pipe.hmget(self._keys(sid)[0], ["rev", "body"])
+                    rows = await pipe.execute(raise_on_error=False) if ids else []
+                seen.update(ids)
+                for sid, row in zip(ids, rows, strict=True):
+                    record = self._peek(sid, row)
+                    if record is not None and (limit is None or found < limit):
+                        found += 1
+                        yield record
+                if cursor == 0:
+                    break
+
+    def _peek(self, sid: str, row: Any) -> SessionRecord | None:
+        """Decode a record for :meth:`scan`; None when it is gone or unreadable."""
+        if isinstance(row, Exception) or row[1] is None:
+            return None  # gone since the index was read, or not a hash
+        try:
+            record = self._codec.decode_record(row[1])
+        except RecordError as error:
+            _log.warning("Session %s: record skipped by scan (%s)", sid, error)
+            return None
+        if record.session_id != sid or str(record.revision).encode() != row[0]:
+            _log.warning("Session %s: record skipped by scan (inconsistent fields)", sid)
+            return None
+        return record
+
     # -- end notices -----------------------------------------------------------------------
 
     async def publish_end(self, end: SessionEndData) -> None:
@@ -602,6 +656,10 @@ def _ms(seconds: float) -> int:
 
 def _text(value: float | None) -> str:
     return "" if value is None else repr(float(value))
+
+
+def _str(raw: bytes | str | float) -> str:
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
 
 
 def _float_or_none(raw: bytes | str | None) -> float | None:

@@ -1,0 +1,392 @@
+"""FormSession: a multi-step form declared as a list of text and choice fields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
+
+import discord
+
+from .._types import ResultT
+from ..end import EndCode
+from ..filters import OwnerOnly
+from ..session import AbstractSession
+from ._common import edit_by_id, read_tokens, refuse, submitted_values
+
+__all__ = ["ChoiceField", "FormField", "FormSession", "TextField", "Validator"]
+
+Validator = Callable[[str], str | None]
+"""Checks a text entry: returns an error message for the user, or None when it is valid."""
+
+_MODAL_FIELDS = 5
+_SELECT_OPTIONS = 25
+
+
+@dataclass(frozen=True, slots=True)
+class TextField:
+    """A text entry, typed in a modal.
+
+    Attributes
+    ----------
+    name:
+        The key of the value in the result.
+    label:
+        What the user sees (up to 45 characters).
+    placeholder:
+        Greyed-out text in the empty input.
+    required:
+        Whether the field must be filled in; an optional empty field gives None.
+    paragraph:
+        A multi-line input instead of a single line.
+    min_length, max_length:
+        Limits on the length of the entry (checked again on submit).
+    validate:
+        Checks the entry (stripped of surrounding spaces); returns an error message or
+        None. Declared on the class, so a session restored after a restart has it.
+    convert:
+        Turns a valid entry into the value stored (e.g. ``int``); it must give a value
+        a store can keep (str, int, float, bool, None, list, dict). A ``ValueError``
+        or ``TypeError`` from it counts as an invalid entry.
+    """
+
+    name: str
+    label: str
+    placeholder: str | None = None
+    required: bool = True
+    paragraph: bool = False
+    min_length: int | None = None
+    max_length: int | None = None
+    validate: Validator | None = None
+    convert: Callable[[str], Any] | None = None
+
+    def check(self, raw: str) -> tuple[Any, str | None]:
+        """Return ``(value, None)`` for a valid entry, ``(None, error)`` otherwise."""
+        text = raw.strip()
+        if not text:
+            return None, (f"{self.label} is required." if self.required else None)
+        if self.min_length is not None and len(text) < self.min_length:
+            return None, f"{self.label}: at least {self.min_length} characters, please."
+        if self.max_length is not None and len(text) > self.max_length:
+            return None, f"{self.label}: at most {self.max_length} characters, please."
+        if self.validate is not None:
+            error = self.validate(text)
+            if error is not None:
+                return None, f"{self.label}: {error}"
+        if self.convert is None:
+            return text, None
+        try:
+            return self.convert(text), None
+        except (ValueError, TypeError):
+            return None, f"{self.label}: that is not a valid value."
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceField:
+    """A choice among fixed options, picked in a select menu.
+
+    Attributes
+    ----------
+    name:
+        The key of the value in the result.
+    label:
+        What the user sees.
+    options:
+        Up to 25 options: a str (label and value at once) or a ``(label, value)`` pair.
+    placeholder:
+        The select's text before a choice.
+    min_values, max_values:
+        How many options may be picked. With ``max_values`` 1 the value is the str
+        picked, otherwise the list of them.
+    """
+
+    name: str
+    label: str
+    options: Sequence[str | tuple[str, str]]
+    placeholder: str | None = None
+    min_values: int = 1
+    max_values: int = 1
+
+    @property
+    def choices(self) -> list[tuple[str, str]]:
+        """The options as ``(label, value)`` pairs."""
+        return [(option, option) if isinstance(option, str) else option for option in self.options]
+
+    def check(self, picked: Sequence[str]) -> tuple[Any, str | None]:
+        """Return ``(value, None)`` for a valid pick, ``(None, error)`` otherwise."""
+        values = {value for _, value in self.choices}
+        if not self.min_values <= len(picked) <= self.max_values or not set(picked) <= values:
+            return None, f"{self.label}: pick from the listed options."
+        return (picked[0] if self.max_values == 1 else list(picked)), None
+
+
+FormField = TextField | ChoiceField
+"""A field of a :class:`FormSession`."""
+
+
+class FormSession(AbstractSession[ResultT]):
+    """A form filled in step by step; declare its fields on a subclass.
+
+    Consecutive text fields (up to 5) make one step, a modal opened by a "Fill in"
+    button; each choice field is a step of its own, a select menu. An invalid entry
+    keeps the form at that step and shows the errors in the message; the modal opens
+    again with what was typed. A "Cancel" button ends the form without a result.
+
+    The result is a dict of the values by field name, or ``result_type(**values)``
+    when :attr:`result_type` is set (e.g. a dataclass); None when the form was
+    cancelled or ran out. A result that is not a plain dict does not travel to end
+    promises awaited in other processes (they get None).
+
+    Fields, validators and ``result_type`` live on the class, not in :attr:`data`, so
+    a form restored after a restart has them: give each form class a stable
+    :attr:`session_type` and register it with the manager.
+
+    Examples
+    --------
+    >>> class Signup(FormSession[dict[str, Any]]):  # doctest: +SKIP
+    ...     session_type = "bot.signup"
+    ...     title = "Sign up"
+    ...     fields = (
+    ...         TextField("name", "Your name", max_length=32),
+    ...         TextField("age", "Your age", validate=digits_only, convert=int),
+    ...         ChoiceField("team", "Your team", options=["red", "blue"]),
+    ...     )
+    """
+
+    session_type = "nyx.form"
+    ttl: float | None = 600.0
+    update_filter = OwnerOnly()
+
+    title: ClassVar[str] = "Form"
+    """The form's title, shown in the message and the modals."""
+    fields: ClassVar[Sequence[FormField]] = ()
+    """The fields, in the order they are asked."""
+    result_type: ClassVar[Callable[..., Any] | None] = None
+    """Builds the result from the values as keyword arguments; None for a dict."""
+    cancelled_text: ClassVar[str] = "Cancelled."
+    expired_text: ClassVar[str] = "This form ran out of time before it was finished."
+    closed_text: ClassVar[str] = "This form was closed."
+    stale_text: ClassVar[str] = "That step of the form is already done."
+    invalid_text: ClassVar[str] = "That button is no longer valid."
+
+    def __init__(
+        self, interaction: discord.Interaction[Any], *, session_id: str | None = None
+    ) -> None:
+        super().__init__(interaction, session_id=session_id)
+        _check_fields(type(self).fields)
+        self.data.update(step=0, values={}, drafts={}, errors=[])
+
+    # -- structure ----------------------------------------------------------------------
+
+    @classmethod
+    def steps(cls) -> list[list[FormField]]:
+        """Return the fields grouped into steps."""
+        steps: list[list[FormField]] = []
+        for field in cls.fields:
+            last = steps[-1] if steps else None
+            if (
+                isinstance(field, TextField)
+                and last is not None
+                and isinstance(last[0], TextField)
+                and len(last) < _MODAL_FIELDS
+            ):
+                last.append(field)
+            else:
+                steps.append([field])
+        return steps
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The values accepted so far, by field name."""
+        return dict(self.data["values"])
+
+    def get_result(self) -> ResultT | None:
+        """Return the values as a dict, or built with :attr:`result_type`; None if unfinished."""
+        if not self.data.get("done"):
+            return None
+        factory = type(self).result_type
+        values = self.values
+        return cast(ResultT, factory(**values) if factory is not None else values)
+
+    # -- rendering ----------------------------------------------------------------------
+
+    def render(self, note: str | None = None) -> str:
+        """Return the message content: the title, the answers so far, errors or ``note``."""
+        steps = self.steps()
+        step: int = self.data["step"]
+        lines = [f"**{self.title}**"]
+        if note is None:
+            lines[0] += f" \u00b7 step {step + 1} of {len(steps)}"
+        for field in self.fields:
+            if field.name in self.data["values"]:
+                lines.append(f"\u2705 {field.label}: {_shown(self.data['values'][field.name])}")
+            elif note is None and field in steps[step]:
+                lines.append(f"\u25b6\ufe0f {field.label}")
+        lines.extend(f"\u26a0\ufe0f {error}" for error in self.data["errors"])
+        if note is not None:
+            lines.append(f"*{note}*")
+        return "\n".join(lines)
+
+    def build_view(self) -> discord.ui.View:
+        """Return the components of the current step and a cancel button."""
+        step: int = self.data["step"]
+        fields = self.steps()[step]
+        view = discord.ui.View(timeout=None)
+        first = fields[0]
+        if isinstance(first, ChoiceField):
+            view.add_item(
+                discord.ui.Select(
+                    custom_id=self.custom_id.push("pick").push(step).build(),
+                    placeholder=first.placeholder or first.label,
+                    min_values=first.min_values,
+                    max_values=first.max_values,
+                    options=[
+                        discord.SelectOption(label=label, value=value)
+                        for label, value in first.choices
+                    ],
+                )
+            )
+        else:
+            view.add_item(
+                discord.ui.Button(
+                    label="Fill in",
+                    style=discord.ButtonStyle.primary,
+                    custom_id=self.custom_id.push("open").push(step).build(),
+                )
+            )
+        view.add_item(
+            discord.ui.Button(label="Cancel", custom_id=self.custom_id.push("cancel").build())
+        )
+        return view
+
+    def build_modal(self) -> discord.ui.Modal:
+        """Return the modal of the current step, filled with what was typed before."""
+        step: int = self.data["step"]
+        modal = discord.ui.Modal(
+            title=self.title[:45], custom_id=self.custom_id.push("modal").push(step).build()
+        )
+        for field in self.steps()[step]:
+            assert isinstance(field, TextField)
+            modal.add_item(
+                discord.ui.TextInput(
+                    label=field.label[:45],
+                    custom_id=field.name,
+                    placeholder=field.placeholder,
+                    default=self.data["drafts"].get(field.name),
+                    required=field.required,
+                    min_length=field.min_length,
+                    max_length=field.max_length,
+                    style=discord.TextStyle.paragraph
+                    if field.paragraph
+                    else discord.TextStyle.short,
+                )
+            )
+        return modal
+
+    # -- hooks --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Send the first step."""
+        assert self.start_interaction is not None
+        await self.start_interaction.response.send_message(self.render(), view=self.build_view())
+
+    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
+        """Open the modal of the current step, or cancel the form."""
+        tokens = read_tokens(self, interaction)
+        action = tokens.get_at(0)
+        if action == "cancel":
+            self.data["tidied"] = True
+            await interaction.response.edit_message(
+                content=self.render(self.cancelled_text), view=None
+            )
+            await self.stop(reason="cancelled")
+            return False
+        if action != "open":
+            return await refuse(interaction, self.invalid_text)
+        if tokens.get_int_at(1) != self.data["step"]:
+            return await refuse(interaction, self.stale_text)
+        await interaction.response.send_modal(self.build_modal())
+        return True
+
+    async def handle_modal(self, interaction: discord.Interaction[Any]) -> bool:
+        """Check the text fields of the current step; move on, or show the errors."""
+        tokens = read_tokens(self, interaction)
+        step: int = self.data["step"]
+        fields = self.steps()[step]
+        if tokens.get_at(0) != "modal" or not isinstance(fields[0], TextField):
+            return await refuse(interaction, self.invalid_text)
+        if tokens.get_int_at(1) != step:
+            return await refuse(interaction, self.stale_text)
+        submitted = submitted_values(interaction)
+        accepted: dict[str, Any] = {}
+        errors: list[str] = []
+        for field in fields:
+            raw = submitted.get(field.name)
+            text = raw if isinstance(raw, str) else ""
+            self.data["drafts"][field.name] = text
+            value, error = field.check(text)
+            if error is None:
+                accepted[field.name] = value
+            else:
+                errors.append(error)
+        return await self._settle_step(interaction, accepted, errors)
+
+    async def handle_select_menu(self, interaction: discord.Interaction[Any]) -> bool:
+        """Check the choice of the current step; move on, or show the error."""
+        tokens = read_tokens(self, interaction)
+        step: int = self.data["step"]
+        field = self.steps()[step][0]
+        if tokens.get_at(0) != "pick" or not isinstance(field, ChoiceField):
+            return await refuse(interaction, self.invalid_text)
+        if tokens.get_int_at(1) != step:
+            return await refuse(interaction, self.stale_text)
+        data: Any = interaction.data or {}
+        value, error = field.check([str(value) for value in data.get("values") or []])
+        if error is None:
+            return await self._settle_step(interaction, {field.name: value}, [])
+        return await self._settle_step(interaction, {}, [error])
+
+    async def end(self) -> None:
+        """Remove the components, saying why the form ended, unless a handler did."""
+        if self.data.get("tidied"):
+            return
+        note = self.expired_text if self.end_code is EndCode.EXPIRED else self.closed_text
+        await edit_by_id(self, content=self.render(note), view=None)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def _settle_step(
+        self, interaction: discord.Interaction[Any], accepted: dict[str, Any], errors: list[str]
+    ) -> bool:
+        self.data["errors"] = errors
+        if errors:  # re-prompt: the same step, with the errors shown
+            await interaction.response.edit_message(content=self.render(), view=self.build_view())
+            return True
+        self.data["values"].update(accepted)
+        self.data["step"] += 1
+        if self.data["step"] < len(self.steps()):
+            await interaction.response.edit_message(content=self.render(), view=self.build_view())
+            return True
+        self.data["done"] = self.data["tidied"] = True
+        await interaction.response.edit_message(content=self.render("Done."), view=None)
+        await self.stop()
+        return False
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "\u2014"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def _check_fields(fields: Sequence[FormField]) -> None:
+    if not fields:
+        raise ValueError("a form needs fields: declare them on a FormSession subclass")
+    names = [field.name for field in fields]
+    if len(set(names)) != len(names):
+        raise ValueError("the fields of a form need distinct names")
+    for field in fields:
+        if isinstance(field, ChoiceField) and not 1 <= len(field.options) <= _SELECT_OPTIONS:
+            raise ValueError(f"choice field {field.name!r} needs 1 to 25 options")

@@ -1,0 +1,327 @@
+"""PaginationSession: pages browsed with buttons, a page select and a jump-to-page modal."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypedDict, cast
+
+import discord
+
+from ..errors import SessionStateError
+from ..filters import OwnerOnly
+from ..session import AbstractSession
+from ._common import edit_by_id, read_tokens, refuse, submitted_values
+
+__all__ = ["Page", "PageLike", "PageSource", "PaginationSession", "as_page"]
+
+_SELECT_LIMIT = 25
+_EMPTY_PAGE = "*(empty page)*"
+
+
+class Page(TypedDict, total=False):
+    """One page, as kept in session data: text content and/or one embed (as a dict)."""
+
+    content: str | None
+    embed: dict[str, Any] | None
+
+
+PageLike = str | discord.Embed | Page | Mapping[str, Any]
+"""What a page may be given as: text, an embed, or a mapping with ``content``/``embed``."""
+
+PageSource = Callable[[int], Awaitable[PageLike]]
+"""An async callable that returns the page at a 0-based index."""
+
+
+def as_page(page: PageLike) -> Page:
+    """Return ``page`` as a :class:`Page` dict that a persistent store can keep.
+
+    Raises
+    ------
+    TypeError
+        ``page`` is none of text, an embed or a mapping.
+    """
+    if isinstance(page, str):
+        return {"content": page, "embed": None}
+    if isinstance(page, discord.Embed):
+        return {"content": None, "embed": cast("dict[str, Any]", page.to_dict())}
+    if isinstance(page, Mapping):
+        content = page.get("content")
+        embed = page.get("embed")
+        if isinstance(embed, discord.Embed):
+            embed = embed.to_dict()
+        if (content is not None and not isinstance(content, str)) or (
+            embed is not None and not isinstance(embed, dict)
+        ):
+            raise TypeError("a page's content is a str and its embed a dict or discord.Embed")
+        return {"content": content, "embed": embed}
+    raise TypeError(f"a page is a str, a discord.Embed or a mapping, not {type(page).__name__}")
+
+
+class PaginationSession(AbstractSession[int]):
+    """Browse pages with first/previous/next/last buttons, a page select and a jump modal.
+
+    Each button carries the number of the page it leads to in its custom id, so a click
+    on an old copy of the message goes where that button said. A page number that does
+    not exist (a forged id, a page past the end, not a number) changes nothing: the user
+    gets an ephemeral "That page does not exist." So does a jump-modal entry that is not
+    a page number. The first/previous buttons are disabled on the first page,
+    next/last on the last one; the select (shown for up to 25 pages) marks the current
+    page. Only the owner may browse (:attr:`update_filter` is :class:`OwnerOnly`).
+
+    The result is the index (0-based) of the last page shown. When the session ends
+    (closed, expired, cancelled) its components are removed from the message, by
+    message id, and the last page stays.
+
+    Parameters
+    ----------
+    interaction:
+        The interaction that starts the session; the first page is its response.
+    pages:
+        The pages: text, embeds, or mappings with ``content`` and/or ``embed``. Kept in
+        :attr:`data`, so the session survives a restart with a persistent store.
+    source:
+        Instead of ``pages``: an async callable ``source(index) -> page``, with
+        ``page_count``. A callable cannot be stored: a session restored from a
+        persistent store has no source and fails to turn pages. For sessions that must
+        survive restarts, subclass and override :meth:`get_page` instead (and register
+        the subclass with the manager).
+    page_count:
+        The number of pages of a ``source`` or of a subclass's :meth:`get_page`.
+    start_page:
+        The page shown first (0-based; clamped to the pages there are).
+    session_id:
+        The session's id; random by default.
+
+    Examples
+    --------
+    >>> session = PaginationSession(interaction, ["one", "two", "three"])  # doctest: +SKIP
+    >>> await manager.start(session)  # doctest: +SKIP
+    """
+
+    session_type = "nyx.pagination"
+    ttl: float | None = 300.0
+    update_filter = OwnerOnly()
+
+    not_found_text: ClassVar[str] = "That page does not exist."
+    """The ephemeral answer to a page number that does not exist."""
+    invalid_text: ClassVar[str] = "That button is no longer valid."
+    """The ephemeral answer to a custom id this session does not know."""
+    closable: ClassVar[bool] = True
+    """Whether a "Close" button ends the session."""
+
+    _source: PageSource | None = None
+
+    def __init__(
+        self,
+        interaction: discord.Interaction[Any],
+        pages: Sequence[PageLike] | None = None,
+        *,
+        source: PageSource | None = None,
+        page_count: int | None = None,
+        start_page: int = 0,
+        session_id: str | None = None,
+    ) -> None:
+        super().__init__(interaction, session_id=session_id)
+        overrides_get_page = type(self).get_page is not PaginationSession.get_page
+        if pages is not None:
+            if source is not None:
+                raise ValueError("give pages or a source, not both")
+            stored = [as_page(page) for page in pages]
+            self.data["pages"] = stored
+            count = len(stored)
+        elif source is not None or overrides_get_page:
+            if page_count is None:
+                raise ValueError("a page source needs a page_count")
+            count = page_count
+        else:
+            raise ValueError("give pages, or a source and a page_count, or override get_page")
+        if count < 1:
+            raise ValueError("a pagination needs at least one page")
+        self._source = source
+        self.data["count"] = count
+        self.data["page"] = min(max(start_page, 0), count - 1)
+        self.result = self.data["page"]
+
+    # -- pages --------------------------------------------------------------------------
+
+    @property
+    def page(self) -> int:
+        """The index (0-based) of the page shown."""
+        return int(self.data["page"])
+
+    @property
+    def page_count(self) -> int:
+        """The number of pages."""
+        return int(self.data["count"])
+
+    async def get_page(self, index: int) -> PageLike:
+        """Return the page at ``index`` (0-based, always in range).
+
+        Override it to make pages on demand in a way that survives restarts: a subclass
+        is restored by class, so its ``get_page`` is there again after a restart.
+
+        Raises
+        ------
+        SessionStateError
+            The session was restored from a store without its ``source`` callable.
+        """
+        if "pages" in self.data:
+            page: Page = self.data["pages"][index]
+            return page
+        if self._source is None:
+            raise SessionStateError(
+                f"pagination {self.id} has no page source: a source callable is not stored, "
+                "so after a restart override get_page in a registered subclass instead"
+            )
+        return await self._source(index)
+
+    def render(self, page: Page) -> dict[str, Any]:
+        """Return the message fields (``content``, ``embeds``, ``view``) that show ``page``."""
+        content = page.get("content")
+        embed = page.get("embed")
+        if not content and not embed:
+            content = _EMPTY_PAGE
+        embeds = [discord.Embed.from_dict(embed)] if embed else []
+        return {"content": content, "embeds": embeds, "view": self.build_view()}
+
+    def build_view(self) -> discord.ui.View:
+        """Return the navigation components for the current page."""
+        page, last = self.page, self.page_count - 1
+        view = discord.ui.View(timeout=None)
+        for name, label, target, disabled in (
+            ("first", "\u00ab", 0, page == 0),
+            ("prev", "\u2039", max(page - 1, 0), page == 0),
+            ("jump", f"{page + 1} / {last + 1}", None, last == 0),
+            ("next", "\u203a", min(page + 1, last), page == last),
+            ("last", "\u00bb", last, page == last),
+        ):
+            # The target page travels in the id; the name keeps the ids of one message
+            # distinct when two buttons lead to the same page.
+            custom_id = (
+                self.custom_id.push("jump")
+                if target is None
+                else (self.custom_id.push("go").push(target).push(name))
+            )
+            style = discord.ButtonStyle.primary if target is None else discord.ButtonStyle.secondary
+            view.add_item(
+                discord.ui.Button(
+                    label=label, custom_id=custom_id.build(), disabled=disabled, style=style, row=0
+                )
+            )
+        if 1 < last + 1 <= _SELECT_LIMIT:
+            options = [
+                discord.SelectOption(
+                    label=f"Page {index + 1}", value=str(index), default=index == page
+                )
+                for index in range(last + 1)
+            ]
+            view.add_item(
+                discord.ui.Select(
+                    custom_id=self.custom_id.push("select").build(),
+                    placeholder="Go to page",
+                    options=options,
+                    row=1,
+                )
+            )
+        if self.closable:
+            view.add_item(
+                discord.ui.Button(
+                    label="Close",
+                    custom_id=self.custom_id.push("close").build(),
+                    style=discord.ButtonStyle.danger,
+                    row=2,
+                )
+            )
+        return view
+
+    # -- hooks --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Send the first page."""
+        assert self.start_interaction is not None
+        page = as_page(await self.get_page(self.page))
+        await self.start_interaction.response.send_message(**self.render(page))
+
+    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
+        """Turn to the page a button names, open the jump modal, or close."""
+        tokens = read_tokens(self, interaction)
+        action = tokens.get_at(0)
+        if action == "go":
+            target = tokens.get_int_at(1, min_value=0, max_value=self.page_count - 1)
+            if target is None:
+                return await refuse(interaction, self.not_found_text)
+            return await self._show(interaction, target)
+        if action == "jump":
+            await interaction.response.send_modal(self._jump_modal())
+            return True
+        if action == "close" and self.closable:
+            self.data["tidied"] = True
+            await interaction.response.edit_message(view=None)
+            await self.stop(result=self.page)
+            return False
+        return await refuse(interaction, self.invalid_text)
+
+    async def handle_select_menu(self, interaction: discord.Interaction[Any]) -> bool:
+        """Turn to the page picked in the select."""
+        if read_tokens(self, interaction).get_at(0) != "select":
+            return await refuse(interaction, self.invalid_text)
+        data: Any = interaction.data or {}
+        values = data.get("values") or []
+        target = _page_number(values[0] if values else None, 0, self.page_count - 1)
+        if target is None:
+            return await refuse(interaction, self.not_found_text)
+        return await self._show(interaction, target)
+
+    async def handle_modal(self, interaction: discord.Interaction[Any]) -> bool:
+        """Turn to the page number typed in the jump modal (1-based)."""
+        if read_tokens(self, interaction).get_at(0) != "jump":
+            return await refuse(interaction, self.invalid_text)
+        typed = submitted_values(interaction).get("page")
+        number = _page_number(typed if isinstance(typed, str) else None, 1, self.page_count)
+        if number is None:
+            return await refuse(interaction, f"Enter a page number from 1 to {self.page_count}.")
+        return await self._show(interaction, number - 1)
+
+    async def end(self) -> None:
+        """Record the last page as the result; remove the components from the message."""
+        self.result = self.page
+        if not self.data.get("tidied"):
+            await edit_by_id(self, view=None)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def _show(self, interaction: discord.Interaction[Any], target: int) -> bool:
+        page = as_page(await self.get_page(target))
+        self.data["page"] = target
+        self.result = target
+        fields = self.render(page)
+        if interaction.response.is_done():  # a slow source: the manager deferred it
+            await interaction.edit_original_response(**fields)
+        else:
+            await interaction.response.edit_message(**fields)
+        return True
+
+    def _jump_modal(self) -> discord.ui.Modal:
+        count = self.page_count
+        modal = discord.ui.Modal(title="Go to page", custom_id=self.custom_id.push("jump").build())
+        modal.add_item(
+            discord.ui.TextInput(
+                label=f"Page number (1-{count})",
+                custom_id="page",
+                placeholder=str(self.page + 1),
+                min_length=1,
+                max_length=len(str(count)),
+            )
+        )
+        return modal
+
+
+def _page_number(text: str | None, low: int, high: int) -> int | None:
+    """Return ``text`` as an int within ``low``..``high``, or None."""
+    if text is None:
+        return None
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
