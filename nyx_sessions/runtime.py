@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import discord
+from discord import Interaction
 
 from ._live import EXPIRE, EndRequest, LiveSession, QueuedInteraction, RecentIds
 from .end import EndCode, SessionEndData
@@ -121,7 +122,17 @@ class SessionRuntime:
             _log.debug("Interaction %s was delivered twice; serving it once", interaction.id)
             return True
         self._watchdog.watch(interaction)
-        await self._serve_now(session_id, interaction)
+        entry = self._live.get(session_id)
+        if entry is None or entry.busy:
+            await self._serve_now(session_id, interaction)
+            return True
+        entry.busy = True  # the common case, inline: an idle live session
+        entry.runner = asyncio.current_task()
+        try:
+            await self._serve(entry, interaction)
+        finally:
+            entry.runner = None
+            self._hand_off(entry)
         return True
 
     async def _serve_now(self, session_id: str, interaction: discord.Interaction[Any]) -> None:
@@ -150,7 +161,7 @@ class SessionRuntime:
             if opened is None or not opened.done():
                 await self._ensure_open()  # a click that came before the store was open
             while item is not None:
-                if type(item) is discord.Interaction:  # the common case, without a layer
+                if type(item) is Interaction:  # the common case, without a layer
                     await self._serve(entry, item)
                 else:
                     await self._serve_item(entry, item)
@@ -337,7 +348,7 @@ class SessionRuntime:
             return
         record.data = session.data
         record.message_id = session.message_id
-        record.result = getattr(session, "result", None)
+        record.result = session.result
         try:
             await self.store.commit(record, lease_owner=self.lease_owner, release=release)
         except RevisionConflictError as error:

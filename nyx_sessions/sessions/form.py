@@ -313,9 +313,9 @@ class FormSession(AbstractSession[ResultT]):
         tokens = read_tokens(self, interaction)
         step: int = self.data["step"]
         fields = self.steps()[step]
-        if tokens.get_at(0) != "modal" or not isinstance(fields[0], TextField):
+        if tokens.get_at(0) != "modal":
             return await refuse(interaction, self.invalid_text)
-        if tokens.get_int_at(1) != step:
+        if tokens.get_int_at(1) != step or not isinstance(fields[0], TextField):
             return await refuse(interaction, self.stale_text)
         submitted = submitted_values(interaction)
         accepted: dict[str, Any] = {}
@@ -336,9 +336,9 @@ class FormSession(AbstractSession[ResultT]):
         tokens = read_tokens(self, interaction)
         step: int = self.data["step"]
         field = self.steps()[step][0]
-        if tokens.get_at(0) != "pick" or not isinstance(field, ChoiceField):
+        if tokens.get_at(0) != "pick":
             return await refuse(interaction, self.invalid_text)
-        if tokens.get_int_at(1) != step:
+        if tokens.get_int_at(1) != step or not isinstance(field, ChoiceField):
             return await refuse(interaction, self.stale_text)
         data: Any = interaction.data or {}
         value, error = field.check([str(value) for value in data.get("values") or []])
