@@ -96,7 +96,11 @@ class SessionRuntime:
             entry.enqueue(interaction)
             return True
         entry.busy = True
-        self._spawn(self._run(entry, interaction), f"update-{session_id}")
+        task = asyncio.get_running_loop().create_task(
+            self._run(entry, interaction), name=f"nyx-sessions-update-{session_id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
         return True
 
     async def update(self, interaction: discord.Interaction[Any]) -> bool:
