@@ -46,6 +46,7 @@ __all__ = ["SessionRuntime"]
 
 _log = logging.getLogger("nyx_sessions")
 _END_NOTICE_WAIT = 3.0
+_UPDATE = SessionEvent.UPDATE  # enum member lookups are not free on the hot path
 
 
 class SessionRuntime:
@@ -266,12 +267,18 @@ class SessionRuntime:
                 if not interaction.response.is_done():
                     await self.responder.failed(interaction, session, error)
             else:
-                self._emit(SessionEvent.UPDATE, session, interaction)
-            if refresh and entry.stop_request is None and record.ttl is not None:
-                record.deadline = _earliest(self.clock.now() + record.ttl, record.hard_deadline)
-                self._scheduler.schedule(session.id, record.deadline)  # type: ignore[arg-type]
+                self._emit(_UPDATE, session, interaction)
+            ttl = record.ttl
+            if refresh and ttl is not None and entry.stop_request is None:
+                deadline = self.clock.now() + ttl
+                hard = record.hard_deadline
+                if hard is not None and hard < deadline:
+                    deadline = hard
+                record.deadline = deadline
+                self._scheduler.schedule(session.id, deadline)
             await self._settle(entry, release=True)
-            if not interaction.response.is_done():
+            response = interaction.response  # a cached property: read it once
+            if response._response_type is None:  # is_done(), without the call
                 await self.responder.acknowledge(interaction)
         except Exception as error:
             _log.exception(

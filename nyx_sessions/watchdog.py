@@ -65,7 +65,7 @@ class AckWatchdog:
         pending = self._pending
         while pending and pending[0][0] <= now:
             _, interaction = pending.popleft()
-            if not interaction.response.is_done():
+            if interaction.response._response_type is None:  # not is_done()
                 _log.debug("Deferring interaction %s near Discord's 3-second limit", interaction.id)
                 task = asyncio.get_running_loop().create_task(
                     self._defer(interaction), name=f"nyx-sessions-defer-{interaction.id}"

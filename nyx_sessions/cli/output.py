@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
@@ -111,8 +112,13 @@ def print_table(
     right:
         The indexes of the columns to align right.
     """
+    lines = [[header.upper() for header in headers], *[list(row) for row in rows]]
+    if footer is not None:
+        lines.append(list(footer))
+    widths = [max(len(line[index]) for line in lines) for index in range(len(headers))]
     console = _rich_console(out)
     if console is not None:
+        from rich.measure import Measurement
         from rich.table import Table
 
         table = Table(caption=caption, caption_justify="left", show_footer=footer is not None)
@@ -121,15 +127,16 @@ def print_table(
                 header,
                 footer="" if footer is None else footer[index],
                 justify="right" if index in right else "left",
+                no_wrap=True,
             )
         for row in rows:
             table.add_row(*row)
-        console.print(table)
-        return
-    lines = [[header.upper() for header in headers], *[list(row) for row in rows]]
-    if footer is not None:
-        lines.append(list(footer))
-    widths = [max(len(line[index]) for line in lines) for index in range(len(headers))]
+        # Rich cuts cells to fit the terminal, but ids are copied from here into `show`
+        # and `end`: a table that does not fit whole is printed as plain text instead.
+        unbounded = console.options.update_width(sys.maxsize)
+        if Measurement.get(console, unbounded, table).maximum <= console.width:
+            console.print(table)
+            return
     for line in lines:
         cells = [
             cell.rjust(width) if index in right else cell.ljust(width)
