@@ -10,7 +10,7 @@ import pathlib
 import sys
 import time
 
-from bench import full_path, memory, routing, scale
+from bench import full_path, memory, redis_store, routing, scale
 from bench.report import Row, machine, table
 
 BENCHMARKS = {
@@ -18,8 +18,7 @@ BENCHMARKS = {
     "routing": routing.run,
     "memory": memory.run,
     "scale": scale.run,
-    # REDIS: add "redis": redis.run here once the Redis store lands (bench/redis.py:
-    # the full path and scale benchmarks against a RedisStore on a local redis-server).
+    "redis": redis_store.run,
 }
 RESULTS = pathlib.Path(__file__).with_name("results.md")
 

@@ -1,4 +1,4 @@
-"""Shared helpers: the sessions and views under test, payloads, timing, the summary table."""
+"""Shared helpers: the session and the View under test, payloads, timing."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ SEED = 20240601
 RUNS = 5
 ANSWERED = discord.InteractionResponseType.deferred_message_update
 SENT = discord.InteractionResponseType.channel_message
+# Handlers answer by setting the response type that ``defer()`` leaves behind, without
+# its request: only the layer between discord.py's parser and the handler is measured.
 
 
 # -- what is measured ------------------------------------------------------------------
@@ -45,11 +47,6 @@ class Tally:
         self.count += 1
         if self.count == self.target:
             self.done.set()
-
-
-def mark_answered(interaction: discord.Interaction[Any]) -> None:
-    """Answer without HTTP: what a handler's ``defer()`` leaves behind, minus the request."""
-    interaction.response._response_type = ANSWERED
 
 
 class BenchSession(AbstractSession[None]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli import inspect
+from .cli import inspect as inspect_command
 
 __all__ = ["main"]
 
@@ -15,18 +15,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nyx_sessions", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="play a few sessions in the offline Discord (no token)")
-    inspect.configure(
+    inspect_command.configure(
         commands.add_parser(
             "inspect",
             help="list, count, show and end the sessions in a RedisStore",
-            description=inspect.__doc__.split("\n\n", 1)[0] if inspect.__doc__ else None,
-            epilog="Exit codes: 0 done, 1 no such session, 2 usage error, "
-            "3 Redis unreachable, 4 the store refused.",
+            description=inspect_command.DESCRIPTION,
+            epilog=inspect_command.EPILOG,
         )
     )
     args = parser.parse_args(argv)
     if args.command == "inspect":
-        return inspect.run(args)
+        return inspect_command.run(args)
     from .demo import main as demo
 
     return demo()

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["SessionManager"]
 
 _log = logging.getLogger("nyx_sessions")
+_EXPIRY_CONCURRENCY = 16  # expiries in flight at once against a persistent store
 
 
 class SessionManager(SessionRuntime):
@@ -143,6 +144,7 @@ class SessionManager(SessionRuntime):
         self._recent = RecentIds()
         self.limits = SessionLimits(max_sessions, max_sessions_per_user)
         self._awaiting_notice: dict[str, Session[Any]] = {}
+        self._expiry_slots = asyncio.Semaphore(_EXPIRY_CONCURRENCY)
         self._hook: ClientHook | None = None
         self._opened: asyncio.Task[None] | None = None
         self._closed = False

@@ -68,6 +68,7 @@ class SessionRuntime:
     _recent: RecentIds
     limits: SessionLimits
     _awaiting_notice: dict[str, Session[Any]]
+    _expiry_slots: asyncio.Semaphore
     _tasks: set[asyncio.Task[Any]]
     _opened: asyncio.Task[None] | None
     _closed: bool
@@ -409,6 +410,15 @@ class SessionRuntime:
 
     async def _expire(self, entry: LiveSession) -> None:
         """Expire the session unless its deadline moved on meanwhile."""
+        if not self.store.persistent:
+            await self._expire_now(entry)
+            return
+        # Many deadlines can pass at once (a process that comes back to a backlog): a
+        # few expiries at a time keep the store's connection pool and the loop free.
+        async with self._expiry_slots:
+            await self._expire_now(entry)
+
+    async def _expire_now(self, entry: LiveSession) -> None:
         if self._shared or entry.session is None:
             try:
                 record = await self.store.acquire(

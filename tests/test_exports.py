@@ -11,6 +11,8 @@ PACKAGES = [
     "nyx_sessions",
     "nyx_sessions.codecs",
     "nyx_sessions.filters",
+    "nyx_sessions.sessions",
+    "nyx_sessions.stores",
     "nyx_sessions.testing",
 ]
 

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from ..stores.base import InspectableStore, SessionStore
     from ..stores.redis import RedisStore
 
-__all__ = ["NO_STORE_MESSAGE", "ExitCode", "configure", "run"]
+__all__ = ["DESCRIPTION", "EPILOG", "NO_STORE_MESSAGE", "ExitCode", "configure", "run"]
 
 
 class ExitCode(enum.IntEnum):
@@ -65,11 +65,24 @@ class ExitCode(enum.IntEnum):
 
 
 NO_STORE_MESSAGE = (
-    "inspect needs --redis URL: it reads the sessions of a RedisStore. A MemoryStore "
-    "lives inside its bot process and cannot be reached from outside; in the bot, use "
-    "`await manager.active()` (live sessions per type) or `manager.get(session_id)`."
+    "no --redis URL given. inspect reads the sessions of a RedisStore; a MemoryStore "
+    "lives inside its bot process and cannot be reached from outside (in the bot, use "
+    "`await manager.active()` for live sessions per type, or `manager.get(session_id)`)."
 )
 """What ``inspect`` says (on stderr, exit code 2) when it is given no ``--redis``."""
+
+DESCRIPTION = (
+    "List, count, show and end the sessions that bots keep in a RedisStore. A "
+    "MemoryStore lives inside its bot process and cannot be inspected from outside."
+)
+"""The description in ``inspect --help``."""
+
+EPILOG = (
+    "`end` removes the session and tells the bot processes, so that they resolve its "
+    "end promise; the session's end() hook does NOT run. Exit codes: 0 done, 1 no such "
+    "session, 2 usage error, 3 Redis unreachable, 4 the store refused."
+)
+"""The closing lines of ``inspect --help``."""
 
 _END_CODES = (EndCode.CANCELLED, EndCode.EXPIRED, EndCode.ENDED)
 _LEASE = 15.0  # seconds the command holds a session's lease while it ends it

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from .choice import ChoiceSession
 from .confirm import ConfirmSession
-from .form import ChoiceField, FormField, FormSession, TextField, Validator
+from .fields import ChoiceField, FormField, TextField, Validator
+from .form import FormSession
 from .pagination import Page, PageLike, PageSource, PaginationSession, as_page
 
 __all__ = [

@@ -150,9 +150,11 @@ class ChoiceSession(AbstractSession[dict[str, int]]):
         if action == "close":
             if not self.may_close(interaction):
                 return await refuse(interaction, self.close_refused_text)
-            self.data["tidied"] = True
-            await interaction.response.edit_message(content=self.render(closed=True), view=None)
+            # Inside a handler, stop() only records the end; it runs once this returns,
+            # also if the edit below fails (end() then tidies by message id).
             await self.stop(result=self.tally())
+            await interaction.response.edit_message(content=self.render(closed=True), view=None)
+            self.data["tidied"] = True
             return False
         return await refuse(interaction, self.invalid_text)
 

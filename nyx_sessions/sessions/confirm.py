@@ -110,12 +110,14 @@ class ConfirmSession(AbstractSession[bool]):
         if action not in ("yes", "no"):
             return await refuse(interaction, self.invalid_text)
         answer = action == "yes"
-        self.data["tidied"] = True
         line = self.confirmed_text if answer else self.cancelled_text
+        # Inside a handler, stop() only records the end; it runs once this returns, also
+        # if the edit below fails (end() then tidies by message id).
+        await self.stop(result=answer)
         await interaction.response.edit_message(
             content=self._closing_content(line), view=self.build_view(disabled=True)
         )
-        await self.stop(result=answer)
+        self.data["tidied"] = True
         return False
 
     async def end(self) -> None:

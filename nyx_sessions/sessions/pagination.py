@@ -188,26 +188,21 @@ class PaginationSession(AbstractSession[int]):
         """Return the navigation components for the current page."""
         page, last = self.page, self.page_count - 1
         view = discord.ui.View(timeout=None)
-        for name, label, target, disabled in (
-            ("first", "\u00ab", 0, page == 0),
-            ("prev", "\u2039", max(page - 1, 0), page == 0),
-            ("jump", f"{page + 1} / {last + 1}", None, last == 0),
-            ("next", "\u203a", min(page + 1, last), page == last),
-            ("last", "\u00bb", last, page == last),
+        jump = discord.ui.Button[discord.ui.View](
+            label=f"{page + 1} / {last + 1}",
+            custom_id=self.custom_id.push("jump").build(),
+            style=discord.ButtonStyle.primary,
+            disabled=last == 0,
+            row=0,
+        )
+        for button in (
+            self._go_button("first", "\u00ab", 0, disabled=page == 0),
+            self._go_button("prev", "\u2039", max(page - 1, 0), disabled=page == 0),
+            jump,
+            self._go_button("next", "\u203a", min(page + 1, last), disabled=page == last),
+            self._go_button("last", "\u00bb", last, disabled=page == last),
         ):
-            # The target page travels in the id; the name keeps the ids of one message
-            # distinct when two buttons lead to the same page.
-            custom_id = (
-                self.custom_id.push("jump")
-                if target is None
-                else (self.custom_id.push("go").push(target).push(name))
-            )
-            style = discord.ButtonStyle.primary if target is None else discord.ButtonStyle.secondary
-            view.add_item(
-                discord.ui.Button(
-                    label=label, custom_id=custom_id.build(), disabled=disabled, style=style, row=0
-                )
-            )
+            view.add_item(button)
         if 1 < last + 1 <= _SELECT_LIMIT:
             options = [
                 discord.SelectOption(
@@ -255,9 +250,9 @@ class PaginationSession(AbstractSession[int]):
             await interaction.response.send_modal(self._jump_modal())
             return True
         if action == "close" and self.closable:
-            self.data["tidied"] = True
+            await self.stop(result=self.page)  # runs once this handler returns
             await interaction.response.edit_message(view=None)
-            await self.stop(result=self.page)
+            self.data["tidied"] = True
             return False
         return await refuse(interaction, self.invalid_text)
 
@@ -276,8 +271,7 @@ class PaginationSession(AbstractSession[int]):
         """Turn to the page number typed in the jump modal (1-based)."""
         if read_tokens(self, interaction).get_at(0) != "jump":
             return await refuse(interaction, self.invalid_text)
-        typed = submitted_values(interaction).get("page")
-        number = _page_number(typed if isinstance(typed, str) else None, 1, self.page_count)
+        number = _page_number(submitted_values(interaction).get("page"), 1, self.page_count)
         if number is None:
             return await refuse(interaction, f"Enter a page number from 1 to {self.page_count}.")
         return await self._show(interaction, number - 1)
@@ -301,6 +295,15 @@ class PaginationSession(AbstractSession[int]):
             await interaction.response.edit_message(**fields)
         return True
 
+    def _go_button(
+        self, name: str, label: str, target: int, *, disabled: bool
+    ) -> discord.ui.Button[discord.ui.View]:
+        # The target page travels in the id, so a click on an old copy of the message
+        # goes where its button said; the name keeps the ids of one message distinct
+        # when two buttons lead to the same page.
+        custom_id = self.custom_id.push("go").push(target).push(name).build()
+        return discord.ui.Button(label=label, custom_id=custom_id, disabled=disabled, row=0)
+
     def _jump_modal(self) -> discord.ui.Modal:
         count = self.page_count
         modal = discord.ui.Modal(title="Go to page", custom_id=self.custom_id.push("jump").build())
@@ -316,9 +319,9 @@ class PaginationSession(AbstractSession[int]):
         return modal
 
 
-def _page_number(text: str | None, low: int, high: int) -> int | None:
-    """Return ``text`` as an int within ``low``..``high``, or None."""
-    if text is None:
+def _page_number(text: object, low: int, high: int) -> int | None:
+    """Return ``text``, a decimal str, as an int within ``low``..``high``; else None."""
+    if not isinstance(text, str):
         return None
     text = text.strip()
     if not (text.isascii() and text.isdigit()) or len(text) > 18:
