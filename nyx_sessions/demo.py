@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from . import AbstractSession, EndCode, OwnerOnly, SessionEvent, SessionManager
+from .sessions import ChoiceField, FormSession, PaginationSession, TextField
 from .testing import ManualClock, OfflineDiscord
 
 if TYPE_CHECKING:
@@ -154,6 +155,30 @@ class Confirm(AbstractSession[bool]):
             )
 
 
+PLANETS = [
+    ("Mercury", "The smallest planet, closest to the Sun."),
+    ("Venus", "The hottest planet, under thick clouds."),
+    ("Earth", "Home."),
+    ("Mars", "The red planet, with the tallest volcano."),
+]
+
+
+def _whole_number(text: str) -> str | None:
+    return None if text.isdigit() and 1 <= int(text) <= 20 else "a whole number from 1 to 20."
+
+
+class PizzaOrder(FormSession[dict[str, Any]]):
+    """A two-step form: a modal, then a select; invalid values are asked again."""
+
+    session_type = "demo.pizza-order"
+    title = "Pizza order"
+    fields = (
+        TextField("name", "Name for the order", max_length=32),
+        TextField("count", "How many pizzas", validate=_whole_number, convert=int),
+        ChoiceField("size", "Size", options=["small", "medium", "large"]),
+    )
+
+
 def _custom_id(interaction: discord.Interaction[Any]) -> str:
     data: Any = interaction.data
     return str(data["custom_id"])
@@ -181,22 +206,44 @@ class Transcript:
 
         if message is None:
             return
-        body = Text(message.content or "")
+        lines = [Text(message.content)] if message.content else []
+        for embed in message.embeds:
+            parts = (embed.get("title"), embed.get("description"))
+            footer = (embed.get("footer") or {}).get("text")
+            lines += [Text(f"| {part}") for part in (*parts, footer) if part]
         for row in message.components:
             line = Text()
             for component in row.get("components", []):
                 line.append(_render_component(component) + " ")
             if line:
-                body.append("\n")
-                body.append_text(line)
+                lines.append(line)
+        body = Text("\n").join(lines)
         flags = " (only you can see this)" if message.ephemeral else ""
         self.console.print(Panel(body, title=f"{title}{flags}", title_align="left", expand=False))
 
     def result(self, result: InteractionResult) -> None:
+        from rich.panel import Panel
+
+        if result.modal is not None:
+            modal = result.modal
+            fields = [
+                f"[ {component.get('label') or component.get('custom_id')}: ____ ]"
+                for row in modal.get("components", [])
+                for component in [row.get("component") or row, *row.get("components", [])]
+                if component.get("type") == discord.ComponentType.text_input.value
+            ]
+            self.console.print(
+                Panel("\n".join(fields), title=f"modal: {modal.get('title')}", expand=False)
+            )
+            return
         if result.message is not None and result.message is not result.source_message:
             self.message(result.message, title="reply")
         elif result.source_message is not None:
             self.message(result.source_message, title="message updated")
+
+
+def _name(component: dict[str, Any]) -> str:
+    return f"{component.get('label') or ''} {component.get('custom_id') or ''}".lower()
 
 
 def _render_component(component: dict[str, Any]) -> str:
@@ -291,6 +338,54 @@ async def run_demo(console: Console) -> dict[str, Any]:
         assert command.message is not None
         show.result(await offline.click(carol, command.message, label="+1"))
         results["idle"] = end
+
+        show.heading("Ready-made: a paginator")
+        show.action(bob, "runs /planets")
+        command = await offline.slash_command(bob, "planets", wait=False)
+        pages = [
+            discord.Embed(title=name, description=text).set_footer(text=f"Planet {n} of 4")
+            for n, (name, text) in enumerate(PLANETS, start=1)
+        ]
+        paginator = PaginationSession(command.interaction, pages)
+        await manager.start(paginator)
+        show.message(command.message)
+        assert command.message is not None
+        for label in ("Next", "Last"):
+            button = next(b for b in command.message.buttons if label.lower() in _name(b))
+            show.action(bob, f"clicks [ {button.get('label') or label} ]")
+            show.result(await offline.click(bob, command.message, custom_id=button["custom_id"]))
+        show.action(bob, "clicks a forged button naming page 99")
+        forged = paginator.custom_id.push("go").push(99).push("next").build()
+        payload = offline.make_interaction_payload(
+            bob,
+            discord.InteractionType.component,
+            {"custom_id": forged, "component_type": 2},
+            message=command.message,
+        )
+        show.result(await offline.feed(payload))
+        await manager.end(paginator)
+        results["paginator"] = await paginator.end_promise
+
+        show.heading("Ready-made: a form that checks what it is given")
+        show.action(carol, "runs /pizza")
+        command = await offline.slash_command(carol, "pizza", wait=False)
+        order = PizzaOrder(command.interaction)
+        await manager.start(order)
+        show.message(command.message)
+        assert command.message is not None
+        for values in ({"name": "Carol", "count": "lots"}, {"name": "Carol", "count": "2"}):
+            fill = command.message.buttons[0]
+            show.action(carol, f"clicks [ {fill.get('label')} ]")
+            opened = await offline.click(carol, command.message, custom_id=fill["custom_id"])
+            show.result(opened)
+            show.action(carol, f"submits {values}")
+            show.result(await offline.submit_modal(carol, opened, values))
+        show.action(carol, "picks large")
+        show.result(await offline.select(carol, command.message, ["large"]))
+        end = await order.end_promise
+        await asyncio.sleep(0.01)
+        show.note(f"end promise: code={end.code.value} result={end.result}")
+        results["form"] = end
 
         show.heading("Summary")
         calls = collections.Counter(f"{r.method} {r.route}" for r in offline.requests)

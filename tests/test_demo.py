@@ -16,10 +16,14 @@ async def test_demo_plays_every_scenario_and_prints_a_transcript() -> None:
     assert results["poll"].result == {"pizza": 2, "sushi": 1, "salad": 0}
     assert results["confirm"].code is EndCode.EXPIRED
     assert results["idle"].code is EndCode.EXPIRED
+    assert results["paginator"].result == 3  # the last page shown
+    assert results["form"].result == {"name": "Carol", "count": 2, "size": "large"}
     text = out.getvalue()
     assert "Only the person who started this can use it." in text
     assert "This has expired." in text
     assert "[ Yes ] (disabled)" in text
+    assert "That page does not exist." in text
+    assert "a whole number from 1 to 20." in text
     assert "\x1b[" not in text  # readable when piped to a file
 
 
