@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import discord
@@ -20,26 +19,6 @@ from nyx_sessions import (
 from nyx_sessions.filters import AllOf, AnyOf, Not
 from nyx_sessions.testing import ManualClock, OfflineDiscord
 from tests.sessions import Probe
-
-
-@pytest.fixture
-async def offline() -> AsyncIterator[OfflineDiscord]:
-    async with OfflineDiscord() as offline:
-        yield offline
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def manager(offline: OfflineDiscord, clock: ManualClock) -> AsyncIterator[SessionManager]:
-    manager = SessionManager(offline.client, clock=clock)
-    try:
-        yield manager
-    finally:
-        await manager.aclose()
 
 
 async def run(

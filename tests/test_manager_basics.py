@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import discord
@@ -13,26 +12,6 @@ from nyx_sessions.testing import ManualClock, OfflineDiscord, OfflineUser
 from tests.sessions import Counter, Probe
 
 S = TypeVar("S", bound=AbstractSession[Any])
-
-
-@pytest.fixture
-async def offline() -> AsyncIterator[OfflineDiscord]:
-    async with OfflineDiscord() as offline:
-        yield offline
-
-
-@pytest.fixture
-async def manager(offline: OfflineDiscord, clock: ManualClock) -> AsyncIterator[SessionManager]:
-    manager = SessionManager(offline.client, clock=clock)
-    try:
-        yield manager
-    finally:
-        await manager.aclose()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
 
 
 async def start(

@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from nyx_sessions import SessionManager
 from nyx_sessions.testing import ManualClock, OfflineDiscord
 from tests.stores.conftest import clock, redis_client, redis_server
 
-__all__ = ["clock", "manager", "offline", "redis_client", "redis_server"]
+__all__ = ["clock", "offline", "redis_client", "redis_server"]
 
 
 @pytest.fixture
@@ -19,12 +18,3 @@ async def offline(clock: ManualClock) -> AsyncIterator[OfflineDiscord]:
     # minutes) as the sessions' TTLs do, so tidying by message id is put to the test.
     async with OfflineDiscord(clock=clock) as offline:
         yield offline
-
-
-@pytest.fixture
-async def manager(offline: OfflineDiscord, clock: ManualClock) -> AsyncIterator[SessionManager]:
-    manager = SessionManager(offline.client, clock=clock)
-    try:
-        yield manager
-    finally:
-        await manager.aclose()
