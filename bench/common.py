@@ -82,13 +82,15 @@ def bench_view(custom_id: str, timeout: float | None, tally: Tally | None) -> di
     return view
 
 
-def new_manager(client: discord.Client | None = None, clock: Clock | None = None) -> SessionManager:
+def new_manager(
+    client: discord.Client | None = None, clock: Clock | None = None, **options: Any
+) -> SessionManager:
     """The one place where benchmarks pick a store: the memory store, for now.
 
     REDIS: once ``nyx_sessions.stores.redis.RedisStore`` lands, take a ``store`` argument
     here and run the full-path, routing and scale benchmarks once per store.
     """
-    return SessionManager(client, clock=clock)
+    return SessionManager(client, clock=clock, **options)
 
 
 # -- payloads --------------------------------------------------------------------------

@@ -81,6 +81,11 @@ class SessionManager(SessionRuntime):
         Seconds between claims of expired sessions in a persistent store.
     close_timeout:
         Seconds :meth:`aclose` waits for running updates.
+    keep_start_interaction:
+        False drops ``session.start_interaction`` once ``start()`` has returned: the
+        interaction object (about 1.6 KB with its payload) is most of a session's
+        memory. Sessions then edit their message by id (``session.message``), as
+        restored sessions do. For bots that keep very many sessions alive.
     max_sessions, max_sessions_per_user:
         Caps on the live sessions this manager started, in all and per user; starting
         one more is refused with a reply saying why (see :class:`SessionLimits`).
@@ -118,6 +123,7 @@ class SessionManager(SessionRuntime):
         close_timeout: float = 5.0,
         max_sessions: int | None = None,
         max_sessions_per_user: int | None = None,
+        keep_start_interaction: bool = True,
     ) -> None:
         self.clock: Clock = clock or LoopClock()
         self._owns_store = store is None
@@ -143,6 +149,7 @@ class SessionManager(SessionRuntime):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recent = RecentIds()
         self.limits = SessionLimits(max_sessions, max_sessions_per_user)
+        self.keep_start_interaction = keep_start_interaction
         self._awaiting_notice: dict[str, Session[Any]] = {}
         self._expiry_slots = asyncio.Semaphore(_EXPIRY_CONCURRENCY)
         self._hook: ClientHook | None = None
@@ -364,6 +371,8 @@ class SessionManager(SessionRuntime):
             entry.stop_request = (EndCode.ERROR, f"start() raised {type(error).__name__}")
         if interaction is not None and not interaction.response.is_done():
             await self.responder.acknowledge(interaction)
+        if not self.keep_start_interaction:
+            session.start_interaction = None  # ~1.6 KB a session; edit by message id
         await self._settle(entry, release=True)
         self._hand_off(entry)
         return started

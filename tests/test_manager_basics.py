@@ -714,3 +714,21 @@ async def test_clicks_queued_behind_the_end_are_told_it_expired(
     assert (await session.end_promise).code is EndCode.ENDED
     assert session.data["seen"][0].startswith("stop:")
     assert len(session.data["seen"]) == 1
+
+
+async def test_start_interactions_can_be_dropped_after_start(
+    offline: OfflineDiscord, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+    manager = SessionManager(offline.client, clock=clock, keep_start_interaction=False)
+    try:
+        session = await start(offline, manager, Counter, alice)
+        assert session.start_interaction is None
+        message = offline.messages[-1]
+        await offline.click(alice, message, label="+1")
+        assert message.content == "1"
+        assert session.message is not None
+        await session.message.edit(content="edited by id")
+        assert message.content == "edited by id"
+    finally:
+        await manager.aclose()
