@@ -208,10 +208,10 @@ class SessionManager(SessionRuntime):
     async def aclose(self) -> None:
         """Close the manager; idempotent, and the manager cannot be used again.
 
-        Running updates get ``close_timeout`` seconds to finish. Sessions in a
-        persistent store stay there for the next process; in memory, they end. Either
-        way every local end promise resolves with ``SHUTDOWN`` and queued
-        interactions are answered.
+        Running updates get ``close_timeout`` seconds to finish; then they are
+        cancelled, and every interaction still unanswered gets the "try again" reply.
+        Sessions in a persistent store stay there for the next process; in memory, they
+        end. Either way every local end promise resolves with ``SHUTDOWN``.
         """
         if self._closed:
             return
@@ -219,12 +219,17 @@ class SessionManager(SessionRuntime):
         self.detach()
         await self._background.close(self.close_timeout)
         self._scheduler.close()
+        for task in tuple(self._tasks):
+            task.cancel()  # updates that outlived close_timeout, and their follow-ups
+        await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
+        # Whatever the cancelled work left unanswered is answered now.
+        leftover = self._watchdog.unanswered()
         self._watchdog.close()
+        closing = ManagerClosedError("the session manager closed")
+        for interaction in leftover:
+            await self.responder.unavailable(interaction, closing)
         await self._watchdog.drain()
         await self._events.drain()
-        for task in tuple(self._tasks):
-            task.cancel()
-        await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
         if self._owns_store:
             await self.store.aclose()
 

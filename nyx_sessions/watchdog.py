@@ -75,6 +75,10 @@ class AckWatchdog:
         if pending:
             self._handle = self._clock.call_later(pending[0][0] - now, self._fire)
 
+    def unanswered(self) -> list[discord.Interaction[Any]]:
+        """Return the watched interactions that are still unanswered."""
+        return [i for _, i in self._pending if i.response._response_type is None]
+
     def close(self) -> None:
         """Stop watching; interactions already being deferred finish on their own."""
         if self._handle is not None:

@@ -732,3 +732,51 @@ async def test_start_interactions_can_be_dropped_after_start(
         assert message.content == "edited by id"
     finally:
         await manager.aclose()
+
+
+async def test_aclose_waits_for_running_updates_then_answers_what_is_left(
+    offline: OfflineDiscord, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+    manager = SessionManager(offline.client, clock=clock, close_timeout=0.2)
+    gate = asyncio.Event()
+
+    class Gated(Probe):
+        pass
+
+    Gated.gate = gate
+    session = await start(offline, manager, Gated, alice)
+    message = offline.messages[-1]
+    running = await offline.click(alice, message, label="go", wait=False)
+    queued = [await offline.click(alice, message, label="go", wait=False) for _ in range(2)]
+    await asyncio.sleep(0.01)
+    closing = asyncio.ensure_future(manager.aclose())
+    await asyncio.sleep(0.05)
+    assert not closing.done()  # waiting for the running update
+    gate.set()
+    await closing
+    for click in (running, *queued):
+        await click.wait_answered(1)  # nothing is left unanswered
+    assert (await session.end_promise).code is EndCode.SHUTDOWN
+
+
+async def test_aclose_gives_up_on_an_update_that_does_not_finish(
+    offline: OfflineDiscord, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+    manager = SessionManager(offline.client, clock=clock, close_timeout=0.1)
+
+    class Stuck(Probe):
+        pass
+
+    Stuck.gate = asyncio.Event()  # never set
+    await start(offline, manager, Stuck, alice)
+    message = offline.messages[-1]
+    stuck = await offline.click(alice, message, label="go", wait=False)
+    queued = await offline.click(alice, message, label="go", wait=False)
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(manager.aclose(), 2)
+    for click in (stuck, queued):
+        await click.wait_answered(1)
+        assert click.ephemeral
+        assert click.message is not None and "try again" in click.message.content
