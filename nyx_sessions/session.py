@@ -24,6 +24,9 @@ __all__ = ["AbstractSession", "Session", "new_session_id"]
 _log = logging.getLogger("nyx_sessions")
 
 _DEFAULT_CODEC = SessionCustomIdCodec()
+# Looked up once: discord.py's enum attributes are not free on every click.
+_MODAL_SUBMIT = discord.InteractionType.modal_submit
+_BUTTON = discord.ComponentType.button.value
 _SELECT_TYPES = frozenset(
     {
         discord.ComponentType.select.value,
@@ -336,11 +339,11 @@ class AbstractSession(ABC, Generic[ResultT]):
         bool
             True to refresh the session's TTL.
         """
-        if interaction.type is discord.InteractionType.modal_submit:
+        if interaction.type is _MODAL_SUBMIT:
             return await self.handle_modal(interaction)
         data: Any = interaction.data or {}
         component_type = data.get("component_type")
-        if component_type == discord.ComponentType.button.value:
+        if component_type == _BUTTON:
             return await self.handle_button(interaction)
         if component_type in _SELECT_TYPES:
             return await self.handle_select_menu(interaction)
