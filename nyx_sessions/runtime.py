@@ -46,6 +46,7 @@ __all__ = ["SessionRuntime"]
 
 _log = logging.getLogger("nyx_sessions")
 _END_NOTICE_WAIT = 3.0
+_RECENT_PER_SESSION = 16  # interaction ids kept in a shared record, for redeliveries
 _UPDATE = SessionEvent.UPDATE  # enum member lookups are not free on the hot path
 
 
@@ -222,6 +223,13 @@ class SessionRuntime:
                 session = loaded
             record = entry.record
             assert record is not None
+            if self._shared:
+                if interaction.id in record.recent:
+                    # Delivered to another process too, which served it: not twice.
+                    _log.debug("Interaction %s was served elsewhere already", interaction.id)
+                    await self._release(entry)
+                    return
+                record.recent = (*record.recent[-(_RECENT_PER_SESSION - 1) :], interaction.id)
             now = self.clock.now()
             if record.deadline is not None and record.deadline <= now:
                 # Due but not yet expired (the timer or a claim is on its way): it is expired.
@@ -277,7 +285,7 @@ class SessionRuntime:
                     deadline = hard
                 record.deadline = deadline
                 self._scheduler.schedule(session.id, deadline)
-            await self._settle(entry, release=True)
+            await self._settle(entry, release=True, interaction=interaction)
             response = interaction.response  # a cached property: read it once
             if response._response_type is None:  # is_done(), without the call
                 await self.responder.acknowledge(interaction)
@@ -348,8 +356,19 @@ class SessionRuntime:
             self._scheduler.schedule(record.session_id, record.deadline)
         return session
 
-    async def _settle(self, entry: LiveSession, *, release: bool) -> None:
-        """After a hook ran: end the session if it asked to, else save its state."""
+    async def _settle(
+        self,
+        entry: LiveSession,
+        *,
+        release: bool,
+        interaction: discord.Interaction[Any] | None = None,
+    ) -> None:
+        """After a hook ran: end the session if it asked to, else save its state.
+
+        A handler has usually answered before its state is saved; if saving fails, the
+        user is told (a follow-up), and a persistent store's session is reloaded from
+        its last saved state on the next interaction instead of carrying on unsaved.
+        """
         if entry.stop_request is not None:
             code, reason = entry.stop_request
             entry.stop_request = None
@@ -363,20 +382,18 @@ class SessionRuntime:
         record.result = session.result
         try:
             await self.store.commit(record, lease_owner=self.lease_owner, release=release)
-        except RevisionConflictError as error:
-            # Another process moved the session on while this one held a stale copy
-            # (its lease ran out). Drop the copy; the next interaction reloads it.
-            _log.error("Session %s: state not saved, %s", session.id, error)
-            self._emit(SessionEvent.ERROR, session, None, error)
-            self._drop(entry)
         except (StoreError, StateEncodeError) as error:
             _log.error("Session %s: state not saved, %s", session.id, error)
-            self._emit(SessionEvent.ERROR, session, None, error)
-            await self._release(entry)
-            if self.store.persistent and isinstance(error, StateEncodeError):
-                # The store keeps the last state that could be saved; reload it next time
-                # rather than carry a local state that can never be committed.
+            self._emit(SessionEvent.ERROR, session, interaction, error)
+            if not isinstance(error, RevisionConflictError):
+                await self._release(entry)  # a conflict means the lease is not ours
+            if self.store.persistent:
                 self._drop(entry)
+            if interaction is not None:
+                if isinstance(error, StateEncodeError):
+                    await self.responder.failed(interaction, session, error)
+                else:
+                    await self.responder.unavailable(interaction, error)
 
     async def _release(self, entry: LiveSession) -> None:
         if not self._shared:

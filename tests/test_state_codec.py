@@ -274,13 +274,14 @@ def fields_of(original: SessionRecord) -> list[Any]:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda f: f[:-1], "14 fields, expected 15"),
+        (lambda f: f[:-2], "14 fields, expected 15 or 16"),
         (lambda f: [0, *f[1:]], "format version 0"),
         (lambda f: ["1", *f[1:]], "format version '1'"),
         (lambda f: [*f[:3], "not an int", *f[4:]], r"record.owner_id: expected int, got str"),
         (lambda f: [*f[:7], [1, 2], *f[8:]], r"record.data: expected dict, got list"),
         (lambda f: [*f[:13], 1.5, *f[14:]], r"record.revision: expected int, got float"),
-        (lambda f: [*f, "extra"], "16 fields"),
+        (lambda f: [*f, "extra"], "17 fields"),
+        (lambda f: [*f[:15], ["not an id"]], "record.recent"),
     ],
 )
 def test_wrong_shape_is_corrupt(mutate: Any, message: str) -> None:

@@ -63,7 +63,7 @@ FORMAT_VERSION: Final = 1
 
 _T = TypeVar("_T")
 _TUPLE, _SET, _FROZENSET, _DATETIME, _DATE, _TIMEDELTA, _UUID, _ENUM = range(1, 9)
-_FIELDS_V1 = 15
+_FIELDS_V1 = (15, 16)  # the 16th, the recent interaction ids, may be missing
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 _MAX_DEPTH = 512  # msgpack's own nesting limit; the diagnosis walk stops there too
 _PLAIN = (type(None), bool, int, float, str, bytes, bytearray, memoryview)
@@ -145,6 +145,7 @@ class StateCodec:
             _optional_float(record.hard_deadline, "hard_deadline"),
             _check(record.revision, int, "revision"),
             record.result,
+            [_check(item, int, "recent") for item in record.recent],
         ]
         try:
             raw = self._packb(fields)
@@ -190,8 +191,9 @@ class StateCodec:
                     f"record format {version} is newer than this release reads "
                     f"(up to {FORMAT_VERSION}); upgrade nyx-sessions"
                 )
-            if size != _FIELDS_V1:
-                raise CorruptRecordError(f"record has {size} fields, expected {_FIELDS_V1}")
+            if size not in _FIELDS_V1:
+                expected = " or ".join(map(str, _FIELDS_V1))
+                raise CorruptRecordError(f"record has {size} fields, expected {expected}")
             fields = [unpacker.unpack() for _ in range(size - 1)]
             if unpacker.tell() != len(raw):
                 raise CorruptRecordError("trailing bytes after the record")
@@ -411,8 +413,12 @@ def _record_v1(fields: list[Any]) -> SessionRecord:
         hard_deadline,
         revision,
         result,
+        *rest,
     ) = fields
     bad = CorruptRecordError
+    recent = rest[0] if rest else []
+    if type(recent) is not list or any(type(item) is not int for item in recent):
+        raise bad("record.recent: expected a list of interaction ids")
     return SessionRecord(
         session_id=_check(session_id, str, "session_id", bad),
         session_type=_check(session_type, str, "session_type", bad),
@@ -428,6 +434,7 @@ def _record_v1(fields: list[Any]) -> SessionRecord:
         hard_deadline=_check_optional(hard_deadline, float, "hard_deadline", bad),
         revision=_check(revision, int, "revision", bad),
         result=result,
+        recent=tuple(recent),
     )
 
 

@@ -48,6 +48,9 @@ class SessionRecord:
         Bumped by every commit; 0 before the record is created.
     result:
         The session's result so far.
+    recent:
+        The ids of the last interactions a shared store's session served, so that an
+        interaction delivered to two processes is served once.
     """
 
     session_id: str
@@ -64,6 +67,7 @@ class SessionRecord:
     hard_deadline: float | None = None
     revision: int = 0
     result: Any = None
+    recent: tuple[int, ...] = ()
 
 
 @runtime_checkable

@@ -178,6 +178,7 @@ async def test_show_prints_every_field_with_reprs(
         "hard_deadline",
         "revision",
         "result",
+        "recent",
     ]
     assert repr(WHEN) in out  # datetimes as their repr
     assert "'pair': (1, 2)" in out
