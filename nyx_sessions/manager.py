@@ -86,6 +86,9 @@ class SessionManager(SessionRuntime):
         interaction object (about 1.6 KB with its payload) is most of a session's
         memory. Sessions then edit their message by id (``session.message``), as
         restored sessions do. For bots that keep very many sessions alive.
+    store_concurrency:
+        The most calls a shared store serves for this manager at once; keep it below
+        the store client's connection pool.
     max_sessions, max_sessions_per_user:
         Caps on the live sessions this manager started, in all and per user; starting
         one more is refused with a reply saying why (see :class:`SessionLimits`).
@@ -124,6 +127,7 @@ class SessionManager(SessionRuntime):
         max_sessions: int | None = None,
         max_sessions_per_user: int | None = None,
         keep_start_interaction: bool = True,
+        store_concurrency: int = 64,
     ) -> None:
         self.clock: Clock = clock or LoopClock()
         self._owns_store = store is None
@@ -152,6 +156,10 @@ class SessionManager(SessionRuntime):
         self.keep_start_interaction = keep_start_interaction
         self._awaiting_notice: dict[str, Session[Any]] = {}
         self._expiry_slots = asyncio.Semaphore(_EXPIRY_CONCURRENCY)
+        # Below redis-py's default pool of 100 connections: a flood of clicks (or of
+        # forged ids naming live sessions) waits its turn instead of failing as
+        # "unreachable", and the owner's own click still gets a connection.
+        self._store_slots = asyncio.Semaphore(store_concurrency)
         self._hook: ClientHook | None = None
         self._opened: asyncio.Task[None] | None = None
         self._closed = False

@@ -70,6 +70,7 @@ class SessionRuntime:
     limits: SessionLimits
     _awaiting_notice: dict[str, Session[Any]]
     _expiry_slots: asyncio.Semaphore
+    _store_slots: asyncio.Semaphore
     _tasks: set[asyncio.Task[Any]]
     _opened: asyncio.Task[None] | None
     _closed: bool
@@ -254,7 +255,10 @@ class SessionRuntime:
                     interaction.user.id,
                 )
                 self._emit(SessionEvent.FILTERED, session, interaction)
-                await self._release(entry)
+                if self._shared:
+                    # Saved, not just released: the refused interaction's id goes into
+                    # the record, so a redelivery elsewhere is not refused a second time.
+                    await self._settle(entry, release=True)
                 await self.responder.filtered(
                     interaction, session, rejection_message(update_filter, session, interaction)
                 )
@@ -306,9 +310,13 @@ class SessionRuntime:
             await self._missing(session_id, interaction)
             return None
         try:
-            record = await self.store.acquire(
-                session_id, lease_owner=self.lease_owner, lease=self.lease, wait=self.lease_wait
-            )
+            async with self._store_slots:
+                record = await self.store.acquire(
+                    session_id,
+                    lease_owner=self.lease_owner,
+                    lease=self.lease,
+                    wait=self.lease_wait,
+                )
         except RecordError as error:
             _log.warning("Session %s cannot be restored: %s", session_id, error)
             self._drop(entry)
@@ -381,7 +389,11 @@ class SessionRuntime:
         record.message_id = session.message_id
         record.result = session.result
         try:
-            await self.store.commit(record, lease_owner=self.lease_owner, release=release)
+            if self._shared:
+                async with self._store_slots:
+                    await self.store.commit(record, lease_owner=self.lease_owner, release=release)
+            else:
+                await self.store.commit(record, lease_owner=self.lease_owner, release=release)
         except (StoreError, StateEncodeError) as error:
             _log.error("Session %s: state not saved, %s", session.id, error)
             self._emit(SessionEvent.ERROR, session, interaction, error)
@@ -399,7 +411,8 @@ class SessionRuntime:
         if not self._shared:
             return
         try:
-            await self.store.release(entry.session_id, lease_owner=self.lease_owner)
+            async with self._store_slots:
+                await self.store.release(entry.session_id, lease_owner=self.lease_owner)
         except StoreError as error:
             _log.warning(
                 "Session %s: lease not released (%s); it will run out", entry.session_id, error

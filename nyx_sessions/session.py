@@ -345,7 +345,7 @@ class AbstractSession(ABC, Generic[ResultT]):
         component_type = data.get("component_type")
         if component_type == _BUTTON:
             return await self.handle_button(interaction)
-        if component_type in _SELECT_TYPES:
+        if type(component_type) is int and component_type in _SELECT_TYPES:
             return await self.handle_select_menu(interaction)
         _log.warning(
             "Session %s (%s) got an interaction it cannot dispatch: type %s, component type %s",
