@@ -7,8 +7,6 @@ every write, for the tests that kill Redis and count what survived.
 
 from __future__ import annotations
 
-import os
-import shutil
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -17,7 +15,14 @@ import pytest
 from nyx_sessions import SessionManager
 from nyx_sessions.stores.redis import RedisStore
 from nyx_sessions.testing import ManualClock, OfflineDiscord
-from tests.stores.conftest import clock, make_client, redis_client, redis_server
+from tests.stores.conftest import (
+    clock,
+    empty_database,
+    make_client,
+    redis_client,
+    redis_server,
+    running_server,
+)
 
 from .support import DurableRedisServer, Process, Tally
 
@@ -50,30 +55,14 @@ async def offline() -> AsyncIterator[OfflineDiscord]:
 
 @pytest.fixture(scope="session")
 def durable_redis_server() -> Iterator[DurableRedisServer]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        reason = "redis-server is not installed (run `make redis-server`)"
-        if os.environ.get("NYX_REQUIRE_REDIS") or os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    server = DurableRedisServer(binary)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from running_server(DurableRedisServer)
 
 
 @pytest.fixture
 async def durable_redis_client(durable_redis_server: DurableRedisServer) -> AsyncIterator[Redis]:
     """A client of an empty database on the durable server."""
-    durable_redis_server.start()
-    client = make_client(durable_redis_server)
-    try:
-        await client.flushdb()
+    async for client in empty_database(durable_redis_server):
         yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -141,31 +139,11 @@ class DurableRedisServer(RedisServer):
     is lost" a property of the library alone, not of Redis's durability settings.
     """
 
-    def start(self, timeout: float = 10.0) -> None:
-        if self.running:
-            return
-        options = {
-            "port": str(self.port),
-            "bind": self.host,
-            "save": "",
-            "appendonly": "yes",
-            "appendfsync": "always",
-            "dir": str(self._dir),
-            "logfile": str(self._dir / "redis.log"),
-        }
-        arguments = [part for name, value in options.items() for part in (f"--{name}", value)]
-        self._process = subprocess.Popen(
-            [self.binary, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        give_up = time.monotonic() + timeout
-        while not self._answers_ping():
-            if self._process.poll() is not None:
-                self._process = None
-                raise RuntimeError(f"redis-server exited: {self._log_tail()}")
-            if time.monotonic() > give_up:
-                self.kill()
-                raise RuntimeError(f"redis-server did not answer in {timeout}s")
-            time.sleep(0.01)
+    persistence: ClassVar[dict[str, str]] = {
+        "save": "",
+        "appendonly": "yes",
+        "appendfsync": "always",
+    }
 
     def _answers_ping(self) -> bool:
         # While it loads its append-only file, Redis answers INFO but refuses the rest.

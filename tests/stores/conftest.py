@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 from redis.asyncio import Redis
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from nyx_sessions.stores.base import SessionStore
 
 
+ServerT = TypeVar("ServerT", bound=RedisServer)
+
+
 def make_client(server: RedisServer) -> Redis:
     """A client that fails fast when the server is down (one retry, no backoff)."""
     return Redis(
@@ -35,15 +38,15 @@ def make_client(server: RedisServer) -> Redis:
     )
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def running_server(cls: type[ServerT]) -> Iterator[ServerT]:
+    """Start a ``cls`` redis-server for the session; fail or skip without the binary."""
     binary = shutil.which("redis-server")
     if binary is None:
         reason = "redis-server is not installed (run `make redis-server`)"
         if os.environ.get("NYX_REQUIRE_REDIS") or os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
-    server = RedisServer(binary)
+    server = cls(binary)
     server.start()
     try:
         yield server
@@ -51,16 +54,26 @@ def redis_server() -> Iterator[RedisServer]:
         server.close()
 
 
-@pytest.fixture
-async def redis_client(redis_server: RedisServer) -> AsyncIterator[Redis]:
+async def empty_database(server: RedisServer) -> AsyncIterator[Redis]:
     """A client of an empty database (fault tests may have stopped the server)."""
-    redis_server.start()
-    client = make_client(redis_server)
+    server.start()
+    client = make_client(server)
     try:
         await client.flushdb()
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    yield from running_server(RedisServer)
+
+
+@pytest.fixture
+async def redis_client(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    async for client in empty_database(redis_server):
+        yield client
 
 
 @pytest.fixture

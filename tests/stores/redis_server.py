@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import ClassVar
 
 __all__ = ["RedisServer"]
 
@@ -36,6 +37,7 @@ class RedisServer:
     """
 
     host = "127.0.0.1"
+    persistence: ClassVar[dict[str, str]] = {"save": "", "appendonly": "no"}
 
     def __init__(self, binary: str = "redis-server") -> None:
         self.binary = binary
@@ -58,10 +60,9 @@ class RedisServer:
         options = {
             "port": str(self.port),
             "bind": self.host,
-            "save": "",
-            "appendonly": "no",
             "dir": str(self._dir),
             "logfile": str(self._dir / "redis.log"),
+            **self.persistence,
         }
         arguments = [part for name, value in options.items() for part in (f"--{name}", value)]
         self._process = subprocess.Popen(
