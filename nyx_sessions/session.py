@@ -49,8 +49,14 @@ MISSING: Any = _Missing()
 
 
 def new_session_id() -> str:
-    """Return a random, unguessable session id: 96 bits, 16 URL-safe characters."""
-    return secrets.token_urlsafe(12)
+    """Return a random, unguessable session id: 96 bits, 16 URL-safe characters.
+
+    Never one that starts with ``-``, which a command line would take for an option.
+    """
+    while True:
+        session_id = secrets.token_urlsafe(12)
+        if session_id[0] != "-":
+            return session_id
 
 
 @runtime_checkable
