@@ -21,6 +21,7 @@ from .end import EndCode, SessionEndData
 from .errors import (
     LeaseTimeoutError,
     RecordError,
+    RecordTooLargeError,
     RevisionConflictError,
     StateEncodeError,
     StoreError,
@@ -402,8 +403,8 @@ class SessionRuntime:
             if self.store.persistent:
                 self._drop(entry)
             if interaction is not None:
-                if isinstance(error, StateEncodeError):
-                    await self.responder.failed(interaction, session, error)
+                if isinstance(error, StateEncodeError | RecordTooLargeError):
+                    await self.responder.failed(interaction, session, error)  # not transient
                 else:
                     await self.responder.unavailable(interaction, error)
 

@@ -371,3 +371,34 @@ async def test_an_unregistered_type_is_answered(
         await manager.aclose()
         await manager.store.aclose()
         await redis.aclose()
+
+
+async def test_a_record_over_the_size_cap_is_refused_and_the_user_told(
+    offline: OfflineDiscord, redis_server: RedisServer, clock: ManualClock
+) -> None:
+    from nyx_sessions.codecs import StateCodec
+
+    alice = offline.add_member("alice")
+    redis = make_client(redis_server)
+    store = RedisStore(redis, clock=clock, codec=StateCodec(max_record_size=400))
+    manager = SessionManager(offline.client, store=store, clock=clock, sessions=[Tally])
+    try:
+        command = await offline.slash_command(alice, "tally", wait=False)
+        session = Tally(command.interaction)
+        assert await manager.start(session)
+        message = offline.messages[-1]
+        await offline.click(alice, message, label="+1")
+        await wait_idle(manager)
+        restored = manager.get(session.id)
+        assert restored is not None
+        restored.data["blob"] = "x" * 1_000
+        click = await offline.click(alice, message, label="+1")
+        await wait_idle(manager)
+        assert click.followups, "the user is told the change was not saved"
+        assert "Something went wrong" in click.followups[-1].content
+        record = await store.get(session.id)
+        assert record is not None and record.data == {"count": 1}  # the last saved state
+    finally:
+        await manager.aclose()
+        await store.aclose()
+        await redis.aclose()
