@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ._live import EXPIRE, LiveSession
+from ._live import LiveSession
 from .end import EndCode, SessionEndData
 from .errors import StoreError
 
@@ -41,7 +41,7 @@ class Background:
         if manager.store.shared:
             manager.store.on_end(manager._hear_end)
         if manager.store.persistent:
-            self._poller = manager._spawn(self._poll(), "expiry-claims")
+            self._poller = manager._spawn(self._poll(), "nyx-sessions-expiry-claims")
 
     async def _poll(self) -> None:
         manager = self._manager
@@ -56,7 +56,7 @@ class Background:
                         manager.clock.now(), limit=_CLAIM_BATCH, hold=2 * manager.lease
                     )
                     for session_id in claimed:
-                        self._expire(session_id)
+                        manager._on_claim(session_id)
                     if len(claimed) < _CLAIM_BATCH:
                         break
             except StoreError as error:
@@ -68,17 +68,6 @@ class Background:
                 continue
             backoff = manager.poll_interval
             await asyncio.sleep(manager.poll_interval)
-
-    def _expire(self, session_id: str) -> None:
-        manager = self._manager
-        entry = manager._live.get(session_id)
-        if entry is None:
-            entry = manager._live[session_id] = LiveSession(session_id)
-        if entry.busy:
-            entry.enqueue(EXPIRE)
-            return
-        entry.busy = True
-        manager._spawn(manager._run(entry, EXPIRE), f"expire-{session_id}")
 
     async def close(self, grace: float) -> None:
         """Stop background work; wait for running updates; settle every local session."""

@@ -76,6 +76,13 @@ class SessionEnding:
     async def _serve_now(self, session_id: str, interaction: discord.Interaction[Any]) -> None:
         raise NotImplementedError  # SessionRuntime serves interactions
 
+    async def _acquire(self, session_id: str) -> SessionRecord | None:
+        """Take the session's lease and load its record (see ``SessionStore.acquire``)."""
+        async with self._store_slots:
+            return await self.store.acquire(
+                session_id, lease_owner=self.lease_owner, lease=self.lease, wait=self.lease_wait
+            )
+
     async def _release(self, entry: LiveSession) -> None:
         if not self._shared:
             return
@@ -119,14 +126,25 @@ class SessionEnding:
         return session
 
     def _on_deadline(self, session_id: str) -> None:
+        """Expire a session live in this process: the local timer's callback."""
+        entry = self._live.get(session_id)
+        if entry is not None:
+            self._queue_expiry(entry)
+
+    def _on_claim(self, session_id: str) -> None:
+        """Expire a session claimed from a persistent store, live here or not."""
         entry = self._live.get(session_id)
         if entry is None:
-            return
+            entry = self._live[session_id] = LiveSession(session_id)
+        self._queue_expiry(entry)
+
+    def _queue_expiry(self, entry: LiveSession) -> None:
+        """Expire ``entry`` after the work in progress, or now in a task of its own."""
         if entry.busy:
             entry.enqueue(EXPIRE)
             return
         entry.busy = True
-        self._spawn(self._run(entry, EXPIRE), f"expire-{session_id}")
+        self._spawn(self._run(entry, EXPIRE), f"nyx-sessions-expire-{entry.session_id}")
 
     async def _expire(self, entry: LiveSession) -> None:
         """Expire the session unless its deadline moved on meanwhile."""
@@ -141,12 +159,7 @@ class SessionEnding:
     async def _expire_now(self, entry: LiveSession) -> None:
         if self._shared or entry.session is None:
             try:
-                record = await self.store.acquire(
-                    entry.session_id,
-                    lease_owner=self.lease_owner,
-                    lease=self.lease,
-                    wait=self.lease_wait,
-                )
+                record = await self._acquire(entry.session_id)
             except (LeaseTimeoutError, StoreUnavailableError) as error:
                 _log.warning("Session %s: expiry postponed, %s", entry.session_id, error)
                 self._scheduler.schedule(entry.session_id, self.clock.now() + self.poll_interval)
@@ -181,12 +194,7 @@ class SessionEnding:
             if not self.store.persistent:
                 return False
             try:
-                record = await self.store.acquire(
-                    entry.session_id,
-                    lease_owner=self.lease_owner,
-                    lease=self.lease,
-                    wait=self.lease_wait,
-                )
+                record = await self._acquire(entry.session_id)
             except RecordError:
                 return False
             if record is None:
@@ -239,7 +247,9 @@ class SessionEnding:
             "ended in another process",
         )
         self._awaiting_notice[session.id] = session
-        self._spawn(self._await_end_notice(session, stand_in), f"end-notice-{session.id}")
+        self._spawn(
+            self._await_end_notice(session, stand_in), f"nyx-sessions-end-notice-{session.id}"
+        )
 
     async def _await_end_notice(self, session: Session[Any], stand_in: SessionEndData) -> None:
         try:
@@ -276,7 +286,9 @@ class SessionEnding:
         self._scheduler.cancel(entry.session_id)
         queued, entry.queue = entry.queue, None
         if queued:
-            self._spawn(self._answer_leftovers(entry.session_id, list(queued)), "leftovers")
+            self._spawn(
+                self._answer_leftovers(entry.session_id, list(queued)), "nyx-sessions-leftovers"
+            )
 
     async def _answer_leftovers(self, session_id: str, items: list[Any]) -> None:
         for item in items:
@@ -305,7 +317,8 @@ class SessionEnding:
         self._events.emit(event, *args)
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=f"nyx-sessions-{name}")
+        """Run ``coro`` in a task named ``name``, kept until it is done; failures logged."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task

@@ -210,7 +210,7 @@ class SessionManager(SessionRuntime):
 
     def _ensure_open(self) -> asyncio.Task[None]:
         if self._opened is None:
-            self._opened = self._spawn(self._background.open(), "open")
+            self._opened = self._spawn(self._background.open(), "nyx-sessions-open")
         return self._opened
 
     async def aclose(self) -> None:
@@ -320,10 +320,7 @@ class SessionManager(SessionRuntime):
                 _log.exception("The start filter of session %s failed", session.id)
                 self._emit(SessionEvent.ERROR, session, interaction, error)
                 await self.responder.failed(interaction, session, error)
-                session.end_code = EndCode.ERROR
-                end = SessionEndData(session.id, EndCode.ERROR, "start filter failed", None)
-                self._resolve(session, end)
-                self._emit(SessionEvent.END, session, end)
+                self._end_unstarted(session, EndCode.ERROR, "start filter failed")
                 return False
             if not allowed:
                 await self._reject(session, interaction)
@@ -354,10 +351,7 @@ class SessionManager(SessionRuntime):
                     await self.responder.unavailable(interaction, error)
                 else:
                     await self.responder.failed(interaction, session, error)
-            session.end_code = EndCode.REJECTED if limited else EndCode.ERROR
-            end = SessionEndData(session.id, session.end_code, str(error), None)
-            self._resolve(session, end)
-            self._emit(SessionEvent.END, session, end)
+            self._end_unstarted(session, EndCode.REJECTED if limited else EndCode.ERROR, str(error))
             return False
         except BaseException:
             del self._live[session.id]
@@ -400,8 +394,12 @@ class SessionManager(SessionRuntime):
         )
         self._emit(SessionEvent.FILTERED, session, interaction)
         await self.responder.filtered(interaction, session, message)
-        session.end_code = EndCode.REJECTED
-        end = SessionEndData(session.id, EndCode.REJECTED, "start filter", None)
+        self._end_unstarted(session, EndCode.REJECTED, "start filter")
+
+    def _end_unstarted(self, session: Session[Any], code: EndCode, reason: str) -> None:
+        """End a session that never ran: no ``end()`` hook, nothing in the store."""
+        session.end_code = code
+        end = SessionEndData(session.id, code, reason, None)
         self._resolve(session, end)
         self._emit(SessionEvent.END, session, end)
 

@@ -66,11 +66,7 @@ class SessionRuntime(SessionEnding):
             entry.enqueue(interaction)
             return True
         entry.busy = True
-        task = asyncio.get_running_loop().create_task(
-            self._run(entry, interaction), name=f"nyx-sessions-update-{session_id}"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        self._spawn(self._run(entry, interaction), f"nyx-sessions-update-{session_id}")
         return True
 
     async def update(self, interaction: discord.Interaction[Any]) -> bool:
@@ -152,7 +148,7 @@ class SessionRuntime(SessionEnding):
             entry.busy = False
             self._forget_if_idle(entry)
         else:
-            self._spawn(self._run(entry, item), f"update-{entry.session_id}")
+            self._spawn(self._run(entry, item), f"nyx-sessions-update-{entry.session_id}")
 
     def _forget_if_idle(self, entry: LiveSession) -> None:
         if entry.session is None and not entry.busy and self._live.get(entry.session_id) is entry:
@@ -276,13 +272,7 @@ class SessionRuntime(SessionEnding):
             await self._missing(session_id, interaction)
             return None
         try:
-            async with self._store_slots:
-                record = await self.store.acquire(
-                    session_id,
-                    lease_owner=self.lease_owner,
-                    lease=self.lease,
-                    wait=self.lease_wait,
-                )
+            record = await self._acquire(session_id)
         except RecordError as error:
             _log.warning("Session %s cannot be restored: %s", session_id, error)
             self._drop(entry)
