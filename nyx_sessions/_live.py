@@ -14,7 +14,15 @@ if TYPE_CHECKING:
     from .session import Session
     from .stores.base import SessionRecord
 
-__all__ = ["EXPIRE", "EndRequest", "LiveSession", "QueuedInteraction", "RecentIds"]
+__all__ = [
+    "EXPIRE",
+    "EndRequest",
+    "LiveSession",
+    "QueuedInteraction",
+    "RecentIds",
+    "interaction_of",
+    "release_waiter",
+]
 
 
 class _Expire:
@@ -49,6 +57,24 @@ class QueuedInteraction:
     ) -> None:
         self.interaction = interaction
         self.done = done
+
+
+def interaction_of(item: object) -> discord.Interaction[Any] | None:
+    """Return the interaction a queue item carries, or None (an expiry, an end request)."""
+    if isinstance(item, QueuedInteraction):
+        return item.interaction
+    if item is EXPIRE or isinstance(item, EndRequest):
+        return None
+    return item  # type: ignore[return-value]  # a bare interaction
+
+
+def release_waiter(item: object) -> None:
+    """Resolve whoever awaits a queue item that will not be served (an end: not done)."""
+    if isinstance(item, EndRequest):
+        if not item.done.done():
+            item.done.set_result(False)
+    elif isinstance(item, QueuedInteraction) and item.done is not None and not item.done.done():
+        item.done.set_result(None)
 
 
 class LiveSession:

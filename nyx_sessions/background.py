@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ._live import LiveSession
+from ._live import LiveSession, interaction_of, release_waiter
 from .end import EndCode, SessionEndData
 from .errors import StoreError
 
@@ -93,12 +93,10 @@ class Background:
         queued = list(entry.queue or ())
         entry.queue = None
         for item in queued:
-            interaction: Any = getattr(item, "interaction", item)
-            if hasattr(interaction, "response"):
+            interaction = interaction_of(item)
+            if interaction is not None:
                 await manager.responder.unavailable(interaction, StoreError("shutting down"))
-            done = getattr(item, "done", None)
-            if done is not None and not done.done():
-                done.set_result(None if hasattr(item, "interaction") else False)
+            release_waiter(item)
         session = entry.session
         if session is None or session.end_code is not None:
             manager._live.pop(entry.session_id, None)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ._live import EXPIRE, EndRequest, LiveSession, QueuedInteraction
+from ._live import EXPIRE, LiveSession, interaction_of, release_waiter
 from .end import EndCode, SessionEndData
 from .errors import (
     LeaseTimeoutError,
@@ -292,21 +292,16 @@ class SessionEnding:
 
     async def _answer_leftovers(self, session_id: str, items: list[Any]) -> None:
         for item in items:
-            if isinstance(item, EndRequest):
-                if not item.done.done():
-                    item.done.set_result(False)
-                continue
-            if item is EXPIRE:
-                continue
-            interaction = item.interaction if isinstance(item, QueuedInteraction) else item
-            if self.store.persistent and not self._closed:
+            interaction = interaction_of(item)
+            if interaction is None:
+                pass  # an expiry or an end: the session is gone already
+            elif self.store.persistent and not self._closed:
                 # Served afresh from the store: the record says whether it lives on (a
                 # stale copy was dropped) or ended (the user is told it expired).
                 await self._serve_now(session_id, interaction)
             else:
                 await self._missing(session_id, interaction)
-            if isinstance(item, QueuedInteraction) and item.done and not item.done.done():
-                item.done.set_result(None)
+            release_waiter(item)
 
     def _resolve(self, session: Session[Any], end: SessionEndData) -> None:
         promise = session.end_promise
