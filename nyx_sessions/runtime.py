@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import Interaction
 
+from ._eager import DONE, first_step, resume
 from ._live import EXPIRE, EndRequest, LiveSession, QueuedInteraction
 from .end import EndCode
 from .ending import SessionEnding
@@ -37,6 +38,7 @@ __all__ = ["SessionRuntime"]
 _log = logging.getLogger("nyx_sessions")
 _RECENT_PER_SESSION = 16  # interaction ids kept in a shared record, for redeliveries
 _UPDATE = SessionEvent.UPDATE  # enum member lookups are not free on the hot path
+_UPDATE_TASK = "nyx-sessions-update-"
 
 
 class SessionRuntime(SessionEnding):
@@ -58,15 +60,21 @@ class SessionRuntime(SessionEnding):
         if not self._recent.add(interaction.id):
             _log.debug("Interaction %s was delivered twice; serving it once", interaction.id)
             return True
-        self._watchdog.watch(interaction)
         entry = self._live.get(session_id)
         if entry is None:
             entry = self._live[session_id] = LiveSession(session_id)
         elif entry.busy:
+            self._watchdog.watch(interaction)
             entry.enqueue(interaction)
             return True
         entry.busy = True
-        self._spawn(self._run(entry, interaction), f"nyx-sessions-update-{session_id}")
+        # Served at once, in discord.py's parsing step: most clicks never wait for
+        # anything before they are answered, and then no task is made at all. One that
+        # waits (for HTTP, the store) goes on in a task, and is watched from then on.
+        task = self._spawn_eagerly(self._run(entry, interaction), _UPDATE_TASK, session_id)
+        if task is not None:
+            entry.runner = task
+            self._watchdog.watch(interaction)
         return True
 
     async def update(self, interaction: discord.Interaction[Any]) -> bool:
@@ -91,15 +99,19 @@ class SessionRuntime(SessionEnding):
         if not self._recent.add(interaction.id):
             _log.debug("Interaction %s was delivered twice; serving it once", interaction.id)
             return True
-        self._watchdog.watch(interaction)
         entry = self._live.get(session_id)
         if entry is None or entry.busy:
+            self._watchdog.watch(interaction)
             await self._serve_now(session_id, interaction)
             return True
         entry.busy = True  # the common case, inline: an idle live session
         entry.runner = asyncio.current_task()
         try:
-            await self._serve(entry, interaction)
+            serving = self._serve(entry, interaction)
+            waiting_on = first_step(serving)
+            if waiting_on is not DONE:  # served without waiting: nothing left to watch
+                self._watchdog.watch(interaction)
+                await resume(serving, waiting_on)
         finally:
             entry.runner = None
             self._hand_off(entry)
@@ -148,7 +160,7 @@ class SessionRuntime(SessionEnding):
             entry.busy = False
             self._forget_if_idle(entry)
         else:
-            self._spawn(self._run(entry, item), f"nyx-sessions-update-{entry.session_id}")
+            self._spawn(self._run(entry, item), _UPDATE_TASK + entry.session_id)
 
     def _forget_if_idle(self, entry: LiveSession) -> None:
         if entry.session is None and not entry.busy and self._live.get(entry.session_id) is entry:
