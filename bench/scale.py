@@ -66,16 +66,20 @@ async def level(kit: PayloadKit, count: int) -> dict[str, Any]:
                 await manager.start(BenchSession(interaction))
             start_ns.append((clock_ns() - started) / chunk)
             clock.advance_nowait(step)
+            # Outside the timing, the collector frees the chunk's start interactions (cyclic
+            # garbage: response <-> interaction), as a bot's collector does as it goes;
+            # piled up over a whole level they would be what RSS measures. What survives
+            # is frozen, so that each collection looks at one chunk only.
+            del interactions
+            gc.collect()
+            gc.freeze()
             if time.perf_counter() - began > TIME_LIMIT or rss_bytes() > RSS_LIMIT:
                 stopped = f"stopped at {len(manager._live):,} live after " + (
                     f"{time.perf_counter() - began:.0f} s, RSS {fmt_bytes(rss_bytes())}"
                 )
                 break
-        del interactions
-        # The dropped start interactions are cyclic garbage (response <-> interaction)
-        # while the collector is paused: collect it, so RSS counts what sessions hold.
-        gc.collect()
         live, rss = len(manager._live), rss_bytes() - rss_before
+        gc.unfreeze()
         update_ns = await updates(manager, kit, clock)
         expiry_ns = await expire_all(manager, clock, step)
     await manager.aclose()
