@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXPIRE",
+    "STEPPING",
     "EndRequest",
     "LiveSession",
     "QueuedInteraction",
@@ -34,6 +35,21 @@ class _Expire:
 
 EXPIRE = _Expire()
 """Queue item: the session's deadline passed; expire it unless it was refreshed."""
+
+
+class _Stepping:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "STEPPING"
+
+
+STEPPING = _Stepping()
+"""``LiveSession.runner`` while the entry is served in the caller's step, before any wait.
+
+Nothing else runs until that step waits, so a call that finds its session busy with
+this runner comes from the session's own hook (then the runner becomes a task).
+"""
 
 
 class EndRequest:
@@ -103,7 +119,7 @@ class LiveSession:
         self.record: SessionRecord | None = None
         self.queue: deque[Any] | None = None
         self.busy = False
-        self.runner: asyncio.Task[Any] | None = None
+        self.runner: asyncio.Task[Any] | _Stepping | None = None
         self.stop_request: tuple[EndCode, str | None] | None = None
         self.counted = False  # counted by the manager's SessionLimits
 
@@ -125,24 +141,29 @@ class LiveSession:
 
 
 class RecentIds:
-    """The last ``size`` interaction ids seen, to serve a redelivered interaction once."""
+    """At least the last ``size`` interaction ids seen, to serve a redelivered one once.
 
-    __slots__ = ("_order", "_seen", "_size")
+    One insertion-ordered dict: an id is remembered by adding a key; once it holds
+    ``2 * size`` ids, the oldest ``size`` are dropped in one go, so remembering costs one
+    dict write and the trimming is amortised over ``size`` ids.
+    """
+
+    __slots__ = ("_limit", "_seen", "_size")
 
     def __init__(self, size: int = 8192) -> None:
         self._size = size
-        self._seen: set[int] = set()
-        self._order: deque[int] = deque()
+        self._limit = 2 * size
+        self._seen: dict[int, None] = {}
 
     def add(self, interaction_id: int) -> bool:
         """Remember ``interaction_id``; return False when it was seen already."""
-        if interaction_id in self._seen:
+        seen = self._seen
+        if interaction_id in seen:
             return False
-        self._seen.add(interaction_id)
-        self._order.append(interaction_id)
-        if len(self._order) > self._size:
-            self._seen.discard(self._order.popleft())
+        seen[interaction_id] = None
+        if len(seen) >= self._limit:
+            self._seen = dict.fromkeys(list(seen)[-self._size :])
         return True
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._seen)

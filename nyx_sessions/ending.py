@@ -25,6 +25,8 @@ from .events import SessionEvent
 from .responders import is_already_acknowledged
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import discord
 
     from ._live import RecentIds
@@ -70,6 +72,7 @@ class SessionEnding:
     _opened: asyncio.Task[None] | None
     _closed: bool
     _shared: bool
+    _commit_nowait: Callable[..., int] | None
 
     async def _run(self, entry: LiveSession, item: Any) -> None:
         raise NotImplementedError  # SessionRuntime serves the queue
@@ -145,7 +148,9 @@ class SessionEnding:
             entry.enqueue(EXPIRE)
             return
         entry.busy = True
-        self._spawn(self._run(entry, EXPIRE), f"nyx-sessions-expire-{entry.session_id}")
+        entry.runner = self._spawn(
+            self._run(entry, EXPIRE), f"nyx-sessions-expire-{entry.session_id}"
+        )
 
     async def _expire(self, entry: LiveSession) -> None:
         """Expire the session unless its deadline moved on meanwhile."""

@@ -54,44 +54,41 @@ _CLIENT_EVENTS = {event: f"session_{event.value}" for event in SessionEvent}
 _CLIENT_HANDLERS = {event: f"on_session_{event.value}" for event in SessionEvent}
 
 
-_CLASS_HANDLERS: dict[tuple[type, str], bool] = {}
-
-
-def _client_listens(client: Any, event: SessionEvent) -> bool:
-    """Tell whether dispatching ``event`` through ``client`` would reach anything.
-
-    discord.py's ``Client.dispatch`` logs and looks up a handler on every call, which
-    costs more than the rest of a click when nothing listens. These are dict lookups.
-    """
-    handler = _CLIENT_HANDLERS[event]
-    if handler in client.__dict__:  # @client.event
-        return True
-    key = (type(client), handler)
-    on_class = _CLASS_HANDLERS.get(key)
-    if on_class is None:  # a method of a Client subclass; classes do not change
-        on_class = _CLASS_HANDLERS[key] = hasattr(type(client), handler)
-    if on_class:
-        return True
-    extra: dict[str, Any] | None = client.__dict__.get("extra_events")  # commands.Bot
-    if extra and extra.get(handler):
-        return True
-    waiting: dict[str, Any] | None = client.__dict__.get("_listeners")  # client.wait_for
-    return bool(waiting and waiting.get(_CLIENT_EVENTS[event]))
-
-
 class EventHub:
     """Listeners per event, called in tasks; every event also goes through the client."""
 
-    __slots__ = ("_client", "_listeners", "_tasks")
+    __slots__ = ("_client", "_listeners", "_on_class", "_tasks")
 
     def __init__(self) -> None:
         self._listeners: dict[SessionEvent, list[Listener]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: discord.Client | None = None
+        self._on_class: dict[SessionEvent, bool] = {}
 
     def bind(self, client: discord.Client | None) -> None:
         """Dispatch every event through ``client`` as ``on_session_<event>`` too."""
         self._client = client
+        # Methods of a Client subclass: a class does not change, so this is looked at once.
+        self._on_class = {
+            event: client is not None and hasattr(type(client), handler)
+            for event, handler in _CLIENT_HANDLERS.items()
+        }
+
+    def _client_listens(self, client: Any, event: SessionEvent) -> bool:
+        """Tell whether dispatching ``event`` through ``client`` would reach anything.
+
+        discord.py's ``Client.dispatch`` logs and looks up a handler on every call, which
+        costs more than the rest of a click when nothing listens. These are dict lookups.
+        """
+        attributes = client.__dict__
+        handler = _CLIENT_HANDLERS[event]
+        if handler in attributes or self._on_class[event]:  # @client.event, or a method
+            return True
+        extra: dict[str, Any] | None = attributes.get("extra_events")  # commands.Bot
+        if extra and extra.get(handler):
+            return True
+        waiting: dict[str, Any] | None = attributes.get("_listeners")  # client.wait_for
+        return bool(waiting and waiting.get(_CLIENT_EVENTS[event]))
 
     def add(self, event: SessionEvent | str, callback: Listener) -> None:
         """Register a coroutine function for ``event``."""
@@ -110,7 +107,7 @@ class EventHub:
     def emit(self, event: SessionEvent, *args: Any) -> None:
         """Schedule every listener of ``event`` and dispatch it through the client."""
         client = self._client
-        if client is not None and _client_listens(client, event):
+        if client is not None and self._client_listens(client, event):
             client.dispatch(_CLIENT_EVENTS[event], *args)
         listeners = self._listeners.get(event)
         if not listeners:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import discord
 
-from ._live import EndRequest, LiveSession, RecentIds
+from ._live import STEPPING, EndRequest, LiveSession, RecentIds
 from .attach import ClientHook, session_ids_of
 from .clock import Clock, LoopClock
 from .codecs import SessionCustomIdCodec
@@ -30,7 +30,7 @@ from .registry import SessionRegistry
 from .responders import Responder
 from .runtime import SessionRuntime, _earliest
 from .scheduler import DeadlineScheduler
-from .stores.base import SessionRecord
+from .stores.base import NowaitCommitStore, SessionRecord
 from .stores.memory import MemoryStore
 from .watchdog import AckWatchdog
 
@@ -164,6 +164,7 @@ class SessionManager(SessionRuntime):
         self._opened: asyncio.Task[None] | None = None
         self._closed = False
         self._shared = store.shared
+        self._commit_nowait = store.commit_nowait if isinstance(store, NowaitCommitStore) else None
         from .background import Background
 
         self._background = Background(self)
@@ -445,7 +446,10 @@ class SessionManager(SessionRuntime):
             if not self.store.persistent or not isinstance(session_or_id, str):
                 return False
             entry = self._live[session_id] = LiveSession(session_id)
-        elif entry.busy and entry.runner is not None and entry.runner is asyncio.current_task():
+        elif entry.busy and (
+            entry.runner is STEPPING
+            or (entry.runner is not None and entry.runner is asyncio.current_task())
+        ):
             if entry.stop_request is None:
                 entry.stop_request = (code, reason)
             return True

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import Interaction
 
-from ._eager import DONE, first_step, resume
-from ._live import EXPIRE, EndRequest, LiveSession, QueuedInteraction
+from ._eager import resume
+from ._live import EXPIRE, STEPPING, EndRequest, LiveSession, QueuedInteraction
 from .end import EndCode
 from .ending import SessionEnding
 from .errors import (
@@ -71,6 +71,7 @@ class SessionRuntime(SessionEnding):
         # Served at once, in discord.py's parsing step: most clicks never wait for
         # anything before they are answered, and then no task is made at all. One that
         # waits (for HTTP, the store) goes on in a task, and is watched from then on.
+        entry.runner = STEPPING
         task = self._spawn_eagerly(self._run(entry, interaction), _UPDATE_TASK, session_id)
         if task is not None:
             entry.runner = task
@@ -93,8 +94,9 @@ class SessionRuntime(SessionEnding):
         session_id = self.codec.extract_session_id(data.get("custom_id"))
         if session_id is None:
             return False
-        self._check_open()
-        if self._opened is None or not self._opened.done():
+        opened = self._opened
+        if self._closed or opened is None or not opened.done():
+            self._check_open()
             await self._ensure_open()
         if not self._recent.add(interaction.id):
             _log.debug("Interaction %s was delivered twice; serving it once", interaction.id)
@@ -104,17 +106,26 @@ class SessionRuntime(SessionEnding):
             self._watchdog.watch(interaction)
             await self._serve_now(session_id, interaction)
             return True
-        entry.busy = True  # the common case, inline: an idle live session
-        entry.runner = asyncio.current_task()
+        # The common case, inline: an idle live session, served in this step until it
+        # has to wait (see _route); served without waiting, there is nothing to watch.
+        entry.busy = True
+        entry.runner = STEPPING
+        serving = self._serve(entry, interaction)
         try:
-            serving = self._serve(entry, interaction)
-            waiting_on = first_step(serving)
-            if waiting_on is not DONE:  # served without waiting: nothing left to watch
+            try:
+                waiting_on = serving.send(None)
+            except StopIteration:
+                pass
+            else:
+                entry.runner = asyncio.current_task()
                 self._watchdog.watch(interaction)
                 await resume(serving, waiting_on)
         finally:
             entry.runner = None
-            self._hand_off(entry)
+            if entry.queue or entry.session is None:
+                self._hand_off(entry)
+            else:
+                entry.busy = False
         return True
 
     async def _serve_now(self, session_id: str, interaction: discord.Interaction[Any]) -> None:
@@ -136,8 +147,10 @@ class SessionRuntime(SessionEnding):
             self._hand_off(entry)
 
     async def _run(self, entry: LiveSession, item: Any) -> None:
-        """Serve ``item`` and everything queued behind it, then free the entry."""
-        entry.runner = asyncio.current_task()
+        """Serve ``item`` and everything queued behind it, then free the entry.
+
+        The caller sets ``entry.runner``: the task this runs in, or ``STEPPING``.
+        """
         try:
             opened = self._opened
             if opened is None or not opened.done():
@@ -160,7 +173,7 @@ class SessionRuntime(SessionEnding):
             entry.busy = False
             self._forget_if_idle(entry)
         else:
-            self._spawn(self._run(entry, item), _UPDATE_TASK + entry.session_id)
+            entry.runner = self._spawn(self._run(entry, item), _UPDATE_TASK + entry.session_id)
 
     def _forget_if_idle(self, entry: LiveSession) -> None:
         if entry.session is None and not entry.busy and self._live.get(entry.session_id) is entry:
@@ -212,32 +225,10 @@ class SessionRuntime(SessionEnding):
                 await self._missing(session.id, interaction)
                 return
 
-            update_filter = session.update_filter
-            try:
-                allowed = update_filter is None or await update_filter.check(session, interaction)
-            except Exception as error:
-                _log.exception("The update filter of session %s failed", session.id)
-                self._emit(SessionEvent.ERROR, session, interaction, error)
-                await self._release(entry)
-                await self.responder.failed(interaction, session, error)
+            if session.update_filter is not None and not await self._allowed(
+                entry, session, interaction
+            ):
                 return
-            if not allowed:
-                _log.info(
-                    "Session %s (%s) refused an interaction from user %s",
-                    session.id,
-                    session.session_type,
-                    interaction.user.id,
-                )
-                self._emit(SessionEvent.FILTERED, session, interaction)
-                if self._shared:
-                    # Saved, not just released: the refused interaction's id goes into
-                    # the record, so a redelivery elsewhere is not refused a second time.
-                    await self._settle(entry, release=True)
-                await self.responder.filtered(
-                    interaction, session, rejection_message(update_filter, session, interaction)
-                )
-                return
-
             if session.message_id is None and interaction.message is not None:
                 session.message_id = interaction.message.id
             refresh = False
@@ -263,7 +254,8 @@ class SessionRuntime(SessionEnding):
                     deadline = hard
                 record.deadline = deadline
                 self._scheduler.schedule(session.id, deadline)
-            await self._settle(entry, release=True, interaction=interaction)
+            if not self._saved_in_place(entry):
+                await self._settle(entry, release=True, interaction=interaction)
             response = interaction.response  # a cached property: read it once
             if response._response_type is None:  # is_done(), without the call
                 await self.responder.acknowledge(interaction)
@@ -274,6 +266,37 @@ class SessionRuntime(SessionEnding):
             self._emit(SessionEvent.ERROR, entry.session, interaction, error)
             if not interaction.response.is_done():
                 await self.responder.failed(interaction, entry.session, error)
+
+    async def _allowed(
+        self, entry: LiveSession, session: Session[Any], interaction: discord.Interaction[Any]
+    ) -> bool:
+        """Apply the session's update filter; a refused or failed check is answered here."""
+        update_filter = session.update_filter
+        try:
+            allowed = update_filter is None or await update_filter.check(session, interaction)
+        except Exception as error:
+            _log.exception("The update filter of session %s failed", session.id)
+            self._emit(SessionEvent.ERROR, session, interaction, error)
+            await self._release(entry)
+            await self.responder.failed(interaction, session, error)
+            return False
+        if allowed:
+            return True
+        _log.info(
+            "Session %s (%s) refused an interaction from user %s",
+            session.id,
+            session.session_type,
+            interaction.user.id,
+        )
+        self._emit(SessionEvent.FILTERED, session, interaction)
+        if self._shared:
+            # Saved, not just released: the refused interaction's id goes into the
+            # record, so a redelivery elsewhere is not refused a second time.
+            await self._settle(entry, release=True)
+        await self.responder.filtered(
+            interaction, session, rejection_message(update_filter, session, interaction)
+        )
+        return False
 
     async def _load(
         self, entry: LiveSession, interaction: discord.Interaction[Any]
@@ -311,6 +334,27 @@ class SessionRuntime(SessionEnding):
             return None
         return session
 
+    def _saved_in_place(self, entry: LiveSession) -> bool:
+        """Save the state after an update when the store needs no I/O for it.
+
+        The common case on the memory store, without a coroutine. False when there is
+        more to do (a stop asked for, a store that needs I/O, a commit refused):
+        :meth:`_settle` then does it all, and reports what fails.
+        """
+        commit_nowait = self._commit_nowait
+        session, record = entry.session, entry.record
+        if commit_nowait is None or entry.stop_request is not None or session is None:
+            return False
+        assert record is not None
+        record.data = session.data
+        record.message_id = session.message_id
+        record.result = session.result
+        try:
+            commit_nowait(record, lease_owner=self.lease_owner, release=True)
+        except StoreError:
+            return False
+        return True
+
     async def _settle(
         self,
         entry: LiveSession,
@@ -336,7 +380,9 @@ class SessionRuntime(SessionEnding):
         record.message_id = session.message_id
         record.result = session.result
         try:
-            if self._shared:
+            if self._commit_nowait is not None:
+                self._commit_nowait(record, lease_owner=self.lease_owner, release=release)
+            elif self._shared:
                 async with self._store_slots:
                     await self.store.commit(record, lease_owner=self.lease_owner, release=release)
             else:

@@ -1,9 +1,12 @@
-"""One timer for every TTL: a heap of deadlines with lazy deletion.
+"""One timer for every TTL: a heap of deadlines with lazy deletion and lazy postponing.
 
-Rescheduling or cancelling a key does not touch the heap: the key's current deadline
-lives in a dict, and heap entries that no longer match it are skipped when they surface.
-A single timer handle is armed for the earliest deadline and re-armed as it changes, so
-the cost per session is one heap entry and one dict entry, never a task or a timer.
+A key's current deadline lives in a dict. Cancelling it does not touch the heap, and
+neither does moving it later, which is what a sliding TTL does on every click: the
+key's older, earlier heap entry stays, and when it surfaces the key is pushed again at
+its current deadline. So a refresh costs one dict write, and the heap holds, for every
+key, at least one entry no later than its deadline. Only a deadline moved earlier is
+pushed at once. A single timer handle is armed for the earliest heap entry, so the cost
+per session is one heap entry and one dict entry, never a task or a timer.
 """
 
 from __future__ import annotations
@@ -61,9 +64,14 @@ class DeadlineScheduler:
 
     def schedule(self, key: str, when: float) -> None:
         """Set (or move) the deadline of ``key`` to ``when``."""
-        if self._deadlines.get(key) == when:
-            return
-        self._deadlines[key] = when
+        deadlines = self._deadlines
+        current = deadlines.get(key)
+        deadlines[key] = when
+        if current is not None and current <= when:
+            return  # moved later (or not at all): its earlier heap entry moves it then
+        self._push(key, when)
+
+    def _push(self, key: str, when: float) -> None:
         heapq.heappush(self._heap, (when, key))
         if len(self._heap) > _COMPACT_FACTOR * len(self._deadlines) + _COMPACT_FLOOR:
             self._compact()
@@ -106,15 +114,18 @@ class DeadlineScheduler:
         heap, deadlines = self._heap, self._deadlines
         while heap and heap[0][0] <= now:
             when, key = heapq.heappop(heap)
-            if deadlines.get(key) != when:
-                continue  # stale: rescheduled or cancelled since it was pushed
+            current = deadlines.get(key)
+            if current != when:
+                if current is not None and current > when:
+                    heapq.heappush(heap, (current, key))  # postponed since it was pushed
+                continue  # else stale: cancelled, or moved earlier and pushed again then
             del deadlines[key]
             try:
                 self._callback(key)
             except Exception:
                 _log.exception("Ignoring exception in the deadline callback for %s", key)
-        while heap and deadlines.get(heap[0][1]) != heap[0][0]:
-            heapq.heappop(heap)
+        while heap and heap[0][1] not in deadlines:
+            heapq.heappop(heap)  # cancelled: no need to wake up for it
         if heap:
             self._arm(heap[0][0])
 

@@ -11,6 +11,7 @@ import pytest
 
 from nyx_sessions import AbstractSession, EndCode, SessionManager
 from nyx_sessions._eager import DONE, first_step, resume, start_eagerly
+from nyx_sessions._live import RecentIds
 from nyx_sessions.testing import ManualClock, OfflineDiscord
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="caller")
@@ -226,3 +227,29 @@ async def test_a_click_served_without_waiting_leaves_no_task_and_no_watch(
         assert len(manager._watchdog._pending) == watched
     finally:
         await manager.aclose()
+
+
+async def test_stop_before_the_first_await_through_update_ends_once_it_returns(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    class Stopping(Immediate):
+        ran_in: ClassVar[list[asyncio.Task[Any] | None]] = []
+        stop_first = True
+
+    alice, message, session = await started(offline, manager, Stopping)
+    manager.detach()  # so that update() is the only way in
+    click = await offline.click(alice, message, wait=False)  # parsed, nobody routes it
+    assert Stopping.ran_in == []
+    assert await manager.update(click.interaction)
+    assert session.end_promise.done()
+    end = session.end_promise.result()
+    assert (end.code, end.result) == (EndCode.ENDED, "stopped before answering")
+    assert Stopping.ran_in == [asyncio.current_task()]
+
+
+def test_recent_ids_remember_at_least_the_last_size_ids() -> None:
+    recent = RecentIds(size=4)
+    assert all(recent.add(i) for i in range(100))
+    assert not any(recent.add(i) for i in range(96, 100))  # the last 4 are remembered
+    assert len(recent) < 8  # and never more than twice the size
+    assert recent.add(0)  # long forgotten

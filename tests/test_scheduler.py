@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from nyx_sessions.scheduler import DeadlineScheduler
@@ -93,3 +95,45 @@ def test_close_disarms() -> None:
     clock.advance_nowait(5)
     assert fired == []
     assert clock.pending == 0
+
+
+def test_a_refresh_to_a_later_deadline_leaves_the_heap_alone() -> None:
+    clock, scheduler, fired = make()
+    now = clock.now()
+    scheduler.schedule("hot", now + 10)
+    for i in range(1, 1000):
+        scheduler.schedule("hot", now + 10 + i * 0.01)  # a click every 10 ms, sliding TTL
+    assert scheduler._heap == [(now + 10, "hot")]  # one entry, from the first schedule
+    clock.advance_nowait(10)  # the old entry surfaces: moved on, not fired
+    assert fired == []
+    assert scheduler._heap == [(now + 19.99, "hot")]
+    assert clock.pending == 1
+    clock.advance_nowait(9.99)
+    assert fired == ["hot"]
+    assert clock.pending == 0
+
+
+def test_random_schedules_and_cancels_fire_like_a_plain_dict_of_deadlines() -> None:
+    rng = random.Random(7)
+    clock, scheduler, fired = make()
+    model: dict[str, float] = {}
+    keys = [f"k{i}" for i in range(12)]
+    for _ in range(3000):
+        action = rng.random()
+        key = rng.choice(keys)
+        if action < 0.6:
+            when = clock.now() + rng.choice([0.5, 1.0, 2.0, 5.0]) * rng.random()
+            scheduler.schedule(key, when)
+            model[key] = when
+        elif action < 0.75:
+            scheduler.cancel(key)
+            model.pop(key, None)
+        else:
+            before = list(fired)
+            clock.advance_nowait(rng.random())
+            due = sorted((when, key) for key, when in model.items() if when <= clock.now())
+            assert fired[len(before) :] == [key for _, key in due]
+            for _, key in due:
+                del model[key]
+        assert {key: scheduler.deadline(key) for key in model} == model
+        assert len(scheduler) == len(model)

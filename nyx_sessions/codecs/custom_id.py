@@ -20,6 +20,7 @@ id, prefix and escapes included, and raises :class:`CustomIdTooLongError` beyond
 from __future__ import annotations
 
 import copy
+import re
 import string
 from typing import TYPE_CHECKING, Protocol, Self, TypeGuard
 
@@ -77,6 +78,7 @@ class SessionCustomIdCodec:
     __slots__ = (
         "_escaped_separator",
         "_head",
+        "_match_session_id",
         "_max_length",
         "_prefix",
         "_separator",
@@ -105,6 +107,12 @@ class SessionCustomIdCodec:
         self._escaped_separator = f"%{ord(separator):02X}"
         # Only the two escapes that _escape writes are read, so every id has one spelling.
         self._unescapes = {"25": "%", self._escaped_separator[1:]: separator}
+        # The head, then a valid session id that ends at a separator or at the end: a
+        # match reads at most one character past the longest id, whatever the input.
+        self._match_session_id = re.compile(
+            f"{re.escape(self._head)}([A-Za-z0-9_-]{{1,{_MAX_SESSION_ID_LENGTH}}})"
+            f"(?={re.escape(separator)}|\\Z)"
+        ).match
 
     @property
     def prefix(self) -> str:
@@ -163,23 +171,10 @@ class SessionCustomIdCodec:
         it is given: it runs on every component interaction. The tokens are not checked;
         :meth:`create_iterator` does that.
         """
-        head = self._head
-        if not isinstance(custom_id, str) or not custom_id.startswith(head):
+        if not isinstance(custom_id, str):
             return None
-        # Look one character past the longest session id, so that a huge input costs no
-        # more than a short one: a valid id ends at a separator or the end of the string.
-        start = len(head)
-        stop = start + _MAX_SESSION_ID_LENGTH + 1
-        end = custom_id.find(self._separator, start, stop)
-        session_id = custom_id[start : stop if end == -1 else end]
-        # is_valid_session_id, inlined: this runs on every click.
-        if (
-            0 < len(session_id) <= _MAX_SESSION_ID_LENGTH
-            and session_id.isascii()
-            and (session_id.isalnum() or session_id.replace("-", "a").replace("_", "a").isalnum())
-        ):
-            return session_id
-        return None
+        found = self._match_session_id(custom_id)
+        return None if found is None else found[1]
 
     def is_ours(self, custom_id: object) -> bool:
         """Tell whether ``custom_id`` names a session of this codec; never raises."""

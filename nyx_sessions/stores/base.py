@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from ..end import SessionEndData
 
-__all__ = ["InspectableStore", "SessionRecord", "SessionStore"]
+__all__ = ["InspectableStore", "NowaitCommitStore", "SessionRecord", "SessionStore"]
 
 
 @dataclass(slots=True)
@@ -177,4 +177,19 @@ class InspectableStore(Protocol):
         limit:
             Stop after this many records; no limit when None.
         """
+        ...
+
+
+@runtime_checkable
+class NowaitCommitStore(Protocol):
+    """An optional capability of a store: committing without I/O.
+
+    A store that keeps its records in this process's memory can save an update without
+    waiting for anything; the manager then calls :meth:`commit_nowait` instead of
+    :meth:`SessionStore.commit`, which saves a coroutine on every click.
+    :class:`~nyx_sessions.stores.memory.MemoryStore` has it.
+    """
+
+    def commit_nowait(self, record: SessionRecord, *, lease_owner: str, release: bool) -> int:
+        """Do what :meth:`SessionStore.commit` does, synchronously, with the same errors."""
         ...

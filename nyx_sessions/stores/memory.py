@@ -124,9 +124,17 @@ class MemoryStore:
 
     async def commit(self, record: SessionRecord, *, lease_owner: str, release: bool) -> int:
         """Save ``record`` when its revision is current and the lease is ours."""
-        stored = self._records.get(record.session_id)
-        if stored is None:
-            raise RevisionConflictError(f"session {record.session_id} no longer exists")
+        return self.commit_nowait(record, lease_owner=lease_owner, release=release)
+
+    def commit_nowait(self, record: SessionRecord, *, lease_owner: str, release: bool) -> int:
+        """:meth:`commit`, without a coroutine: a memory store needs no I/O for it.
+
+        The manager calls this instead of :meth:`commit` when a store has it.
+        """
+        try:
+            stored = self._records[record.session_id]  # one lookup; Cache.get makes three
+        except KeyError:
+            raise RevisionConflictError(f"session {record.session_id} no longer exists") from None
         holder = self._leases.get(record.session_id) if self._leases else None
         if holder is not None and holder[0] != lease_owner and holder[1] > self._now():
             raise RevisionConflictError(f"session {record.session_id} is leased by another owner")
