@@ -51,7 +51,7 @@ TARGET = 1.0
 AIM = 1.2
 GROUPS = (
     ("/nyx_sessions/", "nyx-sessions"),
-    ("/cachetools/", "cachetools (the memory store's TLRUCache)"),
+    ("/cachetools/", "cachetools (the memory store's Cache)"),
     ("/discord/", "discord.py (parse, dispatch, views)"),
     ("/asyncio/", "asyncio (tasks, loop)"),
     ("/bench/", "the bench's handlers"),

@@ -18,28 +18,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Generator
 
-__all__ = ["DONE", "first_step", "resume", "start_eagerly"]
+__all__ = ["resume", "start_eagerly"]
 
 T = TypeVar("T")
-
-DONE: Any = object()
-"""What :func:`first_step` returns when the coroutine ran to its end."""
-
-
-def first_step(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run ``coro`` until it first suspends; return what it waits on, or :data:`DONE`.
-
-    Exceptions raised by the coroutine propagate; its return value is dropped.
-    """
-    try:
-        return coro.send(None)
-    except StopIteration:
-        return DONE
 
 
 @types.coroutine
 def resume(coro: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any, Any, T]:
-    """Go on with ``coro``, suspended on ``waiting_on`` by :func:`first_step`.
+    """Go on with ``coro``, whose first ``send(None)`` returned ``waiting_on``.
 
     Awaiting this is awaiting ``coro`` itself from where it stopped: the awaiting task
     waits on the same future, and a cancellation reaches ``coro`` where it waits.
@@ -70,9 +56,10 @@ def start_eagerly(
     made). Exceptions from the first step propagate.
     """
     context = contextvars.copy_context()
-    step = context.run(first_step, coro)
-    if step is DONE:
+    try:
+        waiting_on = context.run(coro.send, None)
+    except StopIteration:
         return None
     return asyncio.get_running_loop().create_task(
-        _carry_on(coro, step), name=name + suffix, context=context
+        _carry_on(coro, waiting_on), name=name + suffix, context=context
     )

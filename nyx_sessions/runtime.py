@@ -245,7 +245,7 @@ class SessionRuntime(SessionEnding):
                 if not interaction.response.is_done():
                     await self.responder.failed(interaction, session, error)
             else:
-                self._emit(_UPDATE, session, interaction)
+                self._events.emit(_UPDATE, session, interaction)
             ttl = record.ttl
             if refresh and ttl is not None and entry.stop_request is None:
                 deadline = self.clock.now() + ttl
