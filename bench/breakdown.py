@@ -40,10 +40,10 @@ def _key(function: Any) -> tuple[str, int, str]:
 # Part of the update path -> the function whose cumulative time it is.
 PARTS = {
     "codec extract_session_id": SessionCustomIdCodec.extract_session_id,
-    "ack watchdog (watch)": AckWatchdog.watch,
+    "ack watchdog (watch; only once a click waits)": AckWatchdog.watch,
     "session.update dispatch (by component type)": AbstractSession.update,
     "the handler itself (handle_button)": BenchSession.handle_button,
-    "store commit (MemoryStore, TLRUCache)": MemoryStore.commit,
+    "store commit (MemoryStore.commit_nowait)": MemoryStore.commit_nowait,
     "scheduler refresh (schedule)": DeadlineScheduler.schedule,
     "events emit (EventHub.emit)": EventHub.emit,
     "acknowledgement check (is_done)": discord.InteractionResponse.is_done,
@@ -116,18 +116,8 @@ class _NullScheduler:
         pass
 
 
-class _NullCommitStore:
-    persistent = False
-    shared = False
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-
-    async def commit(self, record: Any, *, lease_owner: str, release: bool) -> int:
-        return 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+def _null_commit(record: Any, *, lease_owner: str, release: bool) -> int:
+    return 0
 
 
 class _SliceCodec:
@@ -173,7 +163,7 @@ async def ablate(
         "events emit": lambda: _swap(manager, "_events", _NullEvents()),
         "ack watchdog": lambda: _swap(manager, "_watchdog", _NullWatchdog()),
         "scheduler refresh": lambda: _swap(manager, "_scheduler", _NullScheduler()),
-        "store commit": lambda: _swap(manager, "store", _NullCommitStore(manager.store)),
+        "store commit": lambda: _swap(manager, "_commit_nowait", _null_commit),
         "codec validation": lambda: _swap(manager, "codec", _SliceCodec()),
         "session.update dispatch": lambda: _swap_sessions(manager, _DirectSession),
     }

@@ -84,6 +84,47 @@ async def time_updates(
     return elapsed / len(interactions)
 
 
+def minimal_router(sessions: list[BenchSession], codec: Any) -> Callable[[Any], Any]:
+    """The least a session router can do per click, as a reference between floor and manager.
+
+    Its duties are the manager's, each in its cheapest form and nothing else: drop a
+    redelivered interaction id, read the session id out of the custom id (the codec's own
+    pattern), find the live session, call the session's ``update`` (the contract's
+    dispatch to ``handle_button``), slide its TTL, check that the click was answered. No
+    ordering per session, no filters, no events, no store, no errors handled.
+    """
+    live = {session.id: session for session in sessions}
+    seen: dict[int, None] = {}
+    deadlines: dict[str, float] = {}
+    match = codec._match_session_id
+    now = time.time
+
+    async def route(interaction: Any) -> None:
+        if interaction.id in seen:
+            return
+        seen[interaction.id] = None
+        session = live[match(interaction.data["custom_id"])[1]]
+        if await session.update(interaction):
+            deadlines[session.id] = now() + session.ttl
+        if interaction.response._response_type is None:
+            raise RuntimeError("unanswered")
+
+    return route
+
+
+async def time_minimal(
+    route: Callable[[Any], Any], kit: PayloadKit, interactions: list[Any]
+) -> float:
+    """ns per click through :func:`minimal_router`, one run."""
+    kit.renew(interactions)
+    with gc_paused():
+        started = clock_ns()
+        for interaction in interactions:
+            await route(interaction)
+        elapsed = clock_ns() - started
+    return elapsed / len(interactions)
+
+
 async def time_floor(handlers: dict[str, Any], kit: PayloadKit, interactions: list[Any]) -> float:
     """ns per dict lookup plus coroutine call, one run."""
     kit.renew(interactions)
@@ -120,7 +161,9 @@ async def run(quick: bool) -> list[Row]:
     async with OfflineDiscord() as offline:
         kit = PayloadKit(offline, offline.add_member("alice"))
         manager, sweep = await detached_manager(offline)
-        plain = await clicks_on(kit, await start_sessions(manager, kit, live, RoutedSession), count)
+        routed = await start_sessions(manager, kit, live, RoutedSession)
+        plain = await clicks_on(kit, routed, count)
+        minimal = minimal_router(routed, manager.codec)
         # The filtered sessions get a manager of their own, so that both run at ``live``.
         other, other_sweep = await detached_manager(offline)
         filtered = await clicks_on(
@@ -128,15 +171,21 @@ async def run(quick: bool) -> list[Row]:
         )
         handlers = {interaction.data["custom_id"]: floor_handler for interaction in plain}
 
-        nyx, floor, nyx_filtered = [], [], []
+        nyx, floor, nyx_filtered, least = [], [], [], []
         with frozen_heap(), no_http(offline):
             for _ in range(runs):
                 nyx.append(await time_updates(manager, kit, plain, sweep))
                 floor.append(await time_floor(handlers, kit, plain))
+                least.append(await time_minimal(minimal, kit, plain))
                 nyx_filtered.append(await time_updates(other, kit, filtered, other_sweep))
-            nyx_ns, floor_ns = median(nyx), median(floor)
+            nyx_ns, floor_ns, least_ns = median(nyx), median(floor), median(least)
             report("nyx-sessions manager.update", fmt_ns(nyx_ns) + "/op")
             report("floor: dict lookup + coroutine call", fmt_ns(floor_ns) + "/op")
+            report(
+                "minimal router (the same duties, bare)",
+                fmt_ns(least_ns) + "/op",
+                f"{least_ns / floor_ns:.1f}x the floor",
+            )
             report("manager.update with an OwnerOnly filter", fmt_ns(median(nyx_filtered)) + "/op")
 
             await breakdown.profile(manager, plain, kit.renew)
@@ -155,6 +204,18 @@ async def run(quick: bool) -> list[Row]:
             f"{ratio:.1f}x",
             f"<= {TARGET:.0f}x",
             ratio <= TARGET,
+        ),
+        Row(
+            "routing: a bare router with the same duties vs the floor",
+            fmt_ns(least_ns),
+            fmt_ns(floor_ns),
+            f"{least_ns / floor_ns:.1f}x",
+        ),
+        Row(
+            "routing: manager.update vs that bare router",
+            fmt_ns(nyx_ns),
+            fmt_ns(least_ns),
+            f"{nyx_ns / least_ns:.1f}x",
         ),
         Row("routing with an OwnerOnly update filter", fmt_ns(median(nyx_filtered))),
     ]
