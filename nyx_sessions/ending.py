@@ -11,7 +11,6 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ._eager import start_eagerly
 from ._live import EXPIRE, LiveSession, interaction_of, release_waiter
 from .end import EndCode, SessionEndData
 from .errors import (
@@ -320,22 +319,13 @@ class SessionEnding:
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """Run ``coro`` in a task named ``name``, kept until it is done; failures logged."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        self._track(task)
         return task
 
-    def _spawn_eagerly(self, coro: Any, name: str, suffix: str) -> asyncio.Task[Any] | None:
-        """Like :meth:`_spawn`, but run ``coro`` at once: a task only if it has to wait."""
-        try:
-            task = start_eagerly(coro, name, suffix)
-        except Exception as error:  # what a task would have logged
-            if not is_already_acknowledged(error):
-                _log.error("%s%s failed", name, suffix, exc_info=error)
-            return None
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done)
-        return task
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        """Keep ``task`` until it is done, and log its failure."""
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import Interaction
 
-from ._eager import resume
+from ._eager import resume, start_eagerly
 from ._live import EXPIRE, STEPPING, EndRequest, LiveSession, QueuedInteraction
 from .end import EndCode
 from .ending import SessionEnding
@@ -72,8 +72,17 @@ class SessionRuntime(SessionEnding):
         # anything before they are answered, and then no task is made at all. One that
         # waits (for HTTP, the store) goes on in a task, and is watched from then on.
         entry.runner = STEPPING
-        task = self._spawn_eagerly(self._run(entry, interaction), _UPDATE_TASK, session_id)
+        try:
+            task = start_eagerly(self._run(entry, interaction), _UPDATE_TASK, session_id)
+        except (Exception, asyncio.CancelledError) as error:
+            # What a task would have logged (a handler that awaited a cancelled future
+            # cancels its step, as it would cancel a task); it is answered in time.
+            if not isinstance(error, asyncio.CancelledError):
+                _log.error("Serving interaction %s failed", interaction.id, exc_info=error)
+            self._watchdog.watch(interaction)
+            return True
         if task is not None:
+            self._track(task)
             entry.runner = task
             self._watchdog.watch(interaction)
         return True

@@ -247,3 +247,30 @@ def test_recent_ids_remember_at_least_the_last_size_ids() -> None:
     assert not any(recent.add(i) for i in range(96, 100))  # the last 4 are remembered
     assert len(recent) < 8  # and never more than twice the size
     assert recent.add(0)  # long forgotten
+
+
+async def test_a_handler_cancelled_in_its_first_step_leaves_the_gateway_alone(
+    offline: OfflineDiscord, clock: ManualClock
+) -> None:
+    class Cancelled(Immediate):
+        ran_in: ClassVar[list[asyncio.Task[Any] | None]] = []
+
+        async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
+            type(self).ran_in.append(asyncio.current_task())
+            gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            gone.cancel()
+            await gone  # raises CancelledError at once, inside discord.py's parse
+            return True
+
+    manager = SessionManager(offline.client, clock=clock)
+    try:
+        alice, message, session = await started(offline, manager, Cancelled)
+        click = await offline.click(alice, message, wait=False)  # the parser did not raise
+        assert Cancelled.ran_in == [asyncio.current_task()]
+        assert not click.answered
+        await clock.advance(manager.defer_after + 0.1)  # answered in time all the same
+        await click.wait_answered()
+        assert manager.get(session.id) is session  # and the session is still there
+        assert not manager._live[session.id].busy
+    finally:
+        await manager.aclose()
