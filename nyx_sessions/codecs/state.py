@@ -119,8 +119,8 @@ class StateCodec:
 
     # -- records ---------------------------------------------------------------------------
 
-    def encode_record(self, record: SessionRecord) -> bytes:
-        """Encode ``record``.
+    def encode_record(self, record: SessionRecord, *, revision: int | None = None) -> bytes:
+        """Encode ``record``, or the record it would be at ``revision`` (without a copy).
 
         Raises
         ------
@@ -143,9 +143,9 @@ class StateCodec:
             _optional_float(record.ttl, "ttl"),
             _optional_float(record.deadline, "deadline"),
             _optional_float(record.hard_deadline, "hard_deadline"),
-            _check(record.revision, int, "revision"),
+            _check(record.revision if revision is None else revision, int, "revision"),
             record.result,
-            [_check(item, int, "recent") for item in record.recent],
+            _ints(record.recent, "recent"),
         ]
         try:
             raw = self._packb(fields)
@@ -173,6 +173,20 @@ class StateCodec:
         CorruptRecordError
             The bytes are not a record: undecodable, or of the wrong shape or types.
         """
+        # The common case in one call: a well-formed record of this release's format.
+        # Anything else (a newer or older format, bad bytes) takes the careful path below,
+        # which reads the version before anything that a newer format may have changed.
+        with contextlib.suppress(Exception):
+            fields = msgpack.unpackb(
+                raw, raw=False, strict_map_key=False, ext_hook=self._ext_hook, use_list=True
+            )
+            if (
+                type(fields) is list
+                and len(fields) in _FIELDS_V1
+                and type(fields[0]) is int
+                and fields[0] == FORMAT_VERSION
+            ):
+                return _record_v1(fields[1:])
         try:
             unpacker = msgpack.Unpacker(
                 raw=False,
@@ -417,7 +431,7 @@ def _record_v1(fields: list[Any]) -> SessionRecord:
     ) = fields
     bad = CorruptRecordError
     recent = rest[0] if rest else []
-    if type(recent) is not list or any(type(item) is not int for item in recent):
+    if type(recent) is not list or not _all_ints(recent):
         raise bad("record.recent: expected a list of interaction ids")
     return SessionRecord(
         session_id=_check(session_id, str, "session_id", bad),
@@ -449,6 +463,19 @@ def _check_optional(
     value: Any, cls: type[_T], name: str, error: type[Exception] = StateEncodeError
 ) -> _T | None:
     return None if value is None else _check(value, cls, name, error)
+
+
+def _all_ints(items: Iterable[Any]) -> bool:
+    # The types in one pass in C: a record's list of ids is read on every update.
+    return set(map(type, items)) <= {int}
+
+
+def _ints(items: Iterable[Any], name: str) -> list[int]:
+    values = list(items)
+    if not _all_ints(values):
+        for value in values:  # to name the culprit's type
+            _check(value, int, name)
+    return values
 
 
 def _float(value: Any, name: str) -> float:
