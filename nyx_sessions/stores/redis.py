@@ -27,6 +27,14 @@ indexes are updated by separate commands sent in the same round trip (pipelined)
 - ``remove``: one script deletes the record and the lease, so only one caller sees it
   exist; the index entries go in the same round trip.
 
+Round trips. The commands of one operation travel together, and so do those of
+operations that run at the same time: ``create``, ``get``, ``acquire``, ``commit``,
+``release`` and ``remove`` hand their commands to a batcher (``_redis_batch``), which
+sends what was queued in one turn of the event loop as one pipeline. Alone, an
+operation is one round trip; 32 concurrent clicks cost a few, not 64. Each operation
+still gets its own replies and its own errors, and a NOSCRIPT (a restarted server)
+reloads the scripts and sends the operation again.
+
 A record's Redis TTL is only a backstop: its deadline plus an hour (none without a
 deadline), for sessions that no process ever expired. A record that cannot be decoded
 is renamed to ``:corrupt`` (kept, without a TTL) and dropped from the indexes; one
@@ -42,7 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
+import itertools
 import logging
 import math
 import uuid
@@ -67,11 +75,11 @@ from ..errors import (
     StoreUnavailableError,
 )
 from . import _redis_scripts as lua
+from ._redis_batch import Command, CommandBatcher
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
-    from redis.asyncio.client import Pipeline
     from redis.commands.core import AsyncScript
 
     from .base import SessionRecord
@@ -109,6 +117,7 @@ class RedisStore:
     shared = True
 
     __slots__ = (
+        "_batcher",
         "_channel",
         "_client",
         "_clock",
@@ -122,6 +131,8 @@ class RedisStore:
         "_owns_client",
         "_prefix",
         "_scripts",
+        "_shas",
+        "_writes",
     )
 
     def __init__(
@@ -143,10 +154,13 @@ class RedisStore:
         self._codec = codec or StateCodec()
         self._clock: Clock = clock or LoopClock()
         self._instance = uuid.uuid4().hex
+        self._writes = itertools.count(1)
         self._known_types: set[str] = set()  # as many as there are session classes
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(getattr(lua, name)) for name in lua.__all__
         }
+        self._shas = {name: script.sha for name, script in self._scripts.items()}
+        self._batcher = CommandBatcher(client)
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._on_end: Callable[[SessionEndData], None] | None = None
@@ -212,6 +226,7 @@ class RedisStore:
             done, _ = await asyncio.wait({listener}, timeout=_READ_TIMEOUT + 1.0)
             if not done:
                 _log.warning("The Redis end listener of %r did not stop in time", self)
+        await self._batcher.drain(_READ_TIMEOUT)
         if self._owns_client:
             await self._client.aclose()
 
@@ -228,19 +243,17 @@ class RedisStore:
         """Insert ``record`` at revision 1 and hold its lease, in one round trip."""
         sid, session_type = record.session_id, record.session_type
         rec, lease_key, _ = self._keys(sid)
-        body = self._codec.encode_record(dataclasses.replace(record, revision=1))
+        body = self._codec.encode_record(record, revision=1)
         args = [lease_owner, _ms(lease), session_type, body, _text(record.deadline)]
-        args += [self._backstop_ms(record), uuid.uuid4().hex]
+        args += [self._backstop_ms(record), self._write_token()]
 
-        def build(pipe: Pipeline) -> None:
-            self._evalsha(pipe, "CREATE", [rec, lease_key], args)
-            if record.deadline is not None:
-                pipe.zadd(self._deadlines, {sid: record.deadline})
-            pipe.sadd(self._types, session_type)
-            pipe.zadd(self._type_key(session_type), {sid: self._index_expiry(record)})
-
+        commands = [self._evalsha("CREATE", rec, lease_key, *args)]
+        if record.deadline is not None:
+            commands.append(("ZADD", self._deadlines, record.deadline, sid))
+        commands.append(("SADD", self._types, session_type))
+        commands.append(("ZADD", self._type_key(session_type), self._index_expiry(record), sid))
         with self._translate("create"):
-            created = (await self._pipeline(build))[0]
+            created = (await self._run(commands))[0]
         if not created:
             await self._repair_index(sid, record.deadline, session_type)
             raise StoreError(f"session {sid} already exists")
@@ -252,7 +265,9 @@ class RedisStore:
         rec = self._keys(session_id)[0]
         try:
             with self._translate("get"):
-                rev, body, session_type = await self._client.hmget(rec, ["rev", "body", "type"])
+                [(rev, body, session_type)] = await self._run(
+                    [("HMGET", rec, "rev", "body", "type")]
+                )
         except StoreError as error:
             if not _is_wrongtype(error):
                 raise
@@ -269,9 +284,10 @@ class RedisStore:
         loop = asyncio.get_running_loop()
         give_up, give_up_clock = loop.time() + wait, self._clock.now() + wait
         pause = _FIRST_PAUSE
+        command = self._evalsha("ACQUIRE", rec, lease_key, lease_owner, _ms(lease))
         while True:
             with self._translate("acquire"):
-                reply = await self._scripts["ACQUIRE"]([rec, lease_key], [lease_owner, _ms(lease)])
+                reply = (await self._run([command]))[0]
             status = reply[0]
             if status == 0:
                 return None
@@ -292,21 +308,20 @@ class RedisStore:
         sid, session_type = record.session_id, record.session_type
         rec, lease_key, _ = self._keys(sid)
         revision = record.revision + 1
-        body = self._codec.encode_record(dataclasses.replace(record, revision=revision))
+        body = self._codec.encode_record(record, revision=revision)
         args = [lease_owner, record.revision, body, _text(record.deadline)]
-        args += [self._backstop_ms(record), "1" if release else "0", uuid.uuid4().hex]
+        args += [self._backstop_ms(record), "1" if release else "0", self._write_token()]
 
-        def build(pipe: Pipeline) -> None:
-            self._evalsha(pipe, "COMMIT", [rec, lease_key], args)
-            if record.deadline is None:
-                pipe.zrem(self._deadlines, sid)
-            else:
-                pipe.zadd(self._deadlines, {sid: record.deadline})
+        commands = [
+            self._evalsha("COMMIT", rec, lease_key, *args),
+            ("ZREM", self._deadlines, sid)
+            if record.deadline is None
+            else ("ZADD", self._deadlines, record.deadline, sid),
             # XX: a refused commit of a removed session must not bring its entry back.
-            pipe.zadd(self._type_key(session_type), {sid: self._index_expiry(record)}, xx=True)
-
+            ("ZADD", self._type_key(session_type), "XX", self._index_expiry(record), sid),
+        ]
         with self._translate("commit"):
-            reply = (await self._pipeline(build))[0]
+            reply = (await self._run(commands))[0]
         if reply[0] == 1:
             record.revision = revision
             return revision
@@ -321,25 +336,22 @@ class RedisStore:
 
     async def release(self, session_id: str, *, lease_owner: str) -> None:
         """Give the lease back if ``lease_owner`` still holds it."""
+        command = ("EVALSHA", self._shas["RELEASE"], 1, self._keys(session_id)[1], lease_owner)
         with self._translate("release"):
-            await self._scripts["RELEASE"]([self._keys(session_id)[1]], [lease_owner])
+            await self._run([command])
 
     async def remove(self, session_id: str) -> bool:
         """Delete the record, its lease and its index entries; True for one caller only."""
         rec, lease_key, _ = self._keys(session_id)
         known = sorted(self._known_types)
 
-        def build(pipe: Pipeline) -> None:
-            self._evalsha(pipe, "REMOVE", [rec, lease_key], [])
-            pipe.zrem(self._deadlines, session_id)
-            # Ids are never reused, so dropping the id from every type this process has
-            # seen (the session's own among them, as it was acquired first) is safe and
-            # saves a round trip.
-            for session_type in known:
-                pipe.zrem(self._type_key(session_type), session_id)
-
+        commands = [self._evalsha("REMOVE", rec, lease_key), ("ZREM", self._deadlines, session_id)]
+        # Ids are never reused, so dropping the id from every type this process has seen
+        # (the session's own among them, as it was acquired first) is safe and saves a
+        # round trip.
+        commands += [("ZREM", self._type_key(name), session_id) for name in known]
         with self._translate("remove"):
-            removed, raw_type = (await self._pipeline(build))[0]
+            removed, raw_type = (await self._run(commands))[0]
             session_type = raw_type.decode(errors="replace")
             if removed and session_type and session_type not in known:
                 await self._client.zrem(self._type_key(session_type), session_id)
@@ -545,6 +557,14 @@ class RedisStore:
     def _index_expiry(self, record: SessionRecord) -> float:
         return self._clock.now() + self._backstop(record)
 
+    def _write_token(self) -> str:
+        """Name one write, so that Redis can tell it from another when it is sent again.
+
+        Unique among all processes (the store's random instance id) without the cost of
+        a random number per write: a click's commit is the hot path.
+        """
+        return f"{self._instance}.{next(self._writes)}"
+
     def _ensure_open(self) -> None:
         if self._closed:
             raise StoreError("the RedisStore is closed")
@@ -560,20 +580,23 @@ class RedisStore:
         except RedisError as error:
             raise StoreError(f"Redis refused {action}: {error}") from error
 
-    def _evalsha(self, pipe: Pipeline, name: str, keys: list[str], args: list[Any]) -> None:
-        pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
+    def _evalsha(self, name: str, rec: str, lease_key: str, *args: Any) -> Command:
+        """Build the command that runs script ``name`` on one session's record and lease."""
+        return ("EVALSHA", self._shas[name], 2, rec, lease_key, *args)
 
-    async def _pipeline(self, build: Callable[[Pipeline], None]) -> list[Any]:
-        """Run a pipeline whose first command is a script; reload scripts on NOSCRIPT."""
+    async def _run(self, commands: list[Command]) -> list[Any]:
+        """Send ``commands`` in the next batch; reload the scripts on NOSCRIPT.
+
+        Raises the first error reply among them (after a NOSCRIPT of the first command,
+        which is retried once the scripts are loaded again).
+        """
         for _ in range(2):
-            pipe = self._client.pipeline(transaction=False)
-            build(pipe)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-            if not isinstance(results[0], NoScriptError):
-                for result in results:
-                    if isinstance(result, Exception):
-                        raise result
-                return results
+            replies = await self._batcher.run(commands)
+            if not isinstance(replies[0], NoScriptError):
+                for reply in replies:
+                    if isinstance(reply, Exception):
+                        raise reply
+                return replies
             await self._load_scripts()  # the server restarted or its scripts were flushed
         raise StoreError("Redis keeps forgetting the store's scripts")
 
