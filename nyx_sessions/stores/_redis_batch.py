@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import math
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -86,7 +87,7 @@ class CommandBatcher:
             batch = self._open = []
             task = loop.create_task(self._send(batch))
             self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            task.add_done_callback(functools.partial(self._done, batch))
         batch.append((packed, len(commands), future))
         return await future
 
@@ -116,14 +117,19 @@ class CommandBatcher:
         except Exception as error:
             _fail(batch, error)
             return  # the callers have the error; the task ends quietly
-        except BaseException:  # cancelled: the store closes, or the loop does
-            _fail(batch, RedisConnectionError("the request was cancelled before its reply"))
-            raise
         start = 0
         for _, size, future in batch:
             if not future.done():  # its caller may have been cancelled meanwhile
                 future.set_result(replies[start : start + size])
             start += size
+
+    def _done(self, batch: list[_Waiter], task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if self._open is batch:
+            self._open = None  # cancelled before it started (the loop closes): never reused
+        # Cancelled (the store closes, or the loop does), even before its first step: no
+        # caller is left waiting for a reply that will not come.
+        _fail(batch, RedisConnectionError("the request was cancelled before its reply came"))
 
     async def _exchange(self, packed: bytes, count: int) -> list[Any]:
         """Send ``packed`` (``count`` commands) on one pooled connection; read the replies."""

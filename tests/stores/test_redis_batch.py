@@ -163,6 +163,21 @@ async def test_drain_gives_the_callers_of_a_stuck_batch_an_error(counting_client
         await stuck
 
 
+async def test_a_batch_cancelled_before_it_leaves_fails_its_callers(
+    counting_client: Redis,
+) -> None:
+    """As when the loop shuts down: the send task is cancelled before its first step."""
+    batcher = CommandBatcher(counting_client)
+    caller = asyncio.ensure_future(batcher.run([("SET", "never", 1)]))
+    await asyncio.sleep(0)  # the caller queued its group; the batch leaves in the next turn
+    (sender,) = batcher._in_flight
+    sender.cancel()
+    with pytest.raises(RedisConnectionError, match="cancelled"):
+        await caller
+    assert await counting_client.exists("never") == 0
+    assert await batcher.run([("PING",)]) == [b"PONG"]  # a new batch, not the dead one
+
+
 def test_the_python_packer_matches_redis_py() -> None:
     packer = Connection()
     for command in [
