@@ -41,9 +41,9 @@ is renamed to ``:corrupt`` (kept, without a TTL) and dropped from the indexes; o
 written by a newer format is left where it is for the release that can read it.
 
 End notices are PUBLISHed on ``nyx:ends`` as msgpack ``[store instance id, session id,
-code, reason, result]``. A named background task, started by :meth:`RedisStore.open` and
-stopped by :meth:`RedisStore.aclose`, listens, skips its own store's notices and
-reconnects with a backoff when Redis goes away.
+code, reason, result]``. A named background task (``_redis_notices``), started by
+:meth:`RedisStore.open` and stopped by :meth:`RedisStore.aclose`, listens, skips its own
+store's notices and reconnects with a backoff when Redis goes away.
 """
 
 from __future__ import annotations
@@ -63,19 +63,19 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..clock import Clock, LoopClock
 from ..codecs.state import StateCodec
-from ..end import EndCode, SessionEndData
+from ..end import SessionEndData
 from ..errors import (
     CorruptRecordError,
     LeaseTimeoutError,
     RecordError,
     RecordVersionError,
     RevisionConflictError,
-    StateEncodeError,
     StoreError,
     StoreUnavailableError,
 )
 from . import _redis_scripts as lua
 from ._redis_batch import Command, CommandBatcher
+from ._redis_notices import EndNotices
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -90,9 +90,7 @@ _log = logging.getLogger("nyx_sessions.stores.redis")
 
 _BACKSTOP = 3600.0  # seconds a record outlives its deadline in Redis
 _FIRST_PAUSE, _MAX_PAUSE = 0.002, 0.05  # lease polling
-_FIRST_RECONNECT, _MAX_RECONNECT = 0.05, 2.0  # pub/sub listener
-_OPEN_WAIT = 2.0  # how long open() waits for the end-notice subscription
-_READ_TIMEOUT = 1.0  # the longest the listener blocks before it looks at the closed flag
+_DRAIN_WAIT = 1.0  # how long aclose() lets the requests in flight finish
 _SCAN_BATCH = 200  # ids per ZSCAN step (and per pipelined read) in scan()
 
 
@@ -118,16 +116,13 @@ class RedisStore:
 
     __slots__ = (
         "_batcher",
-        "_channel",
         "_client",
         "_clock",
         "_closed",
         "_codec",
         "_instance",
         "_known_types",
-        "_listener",
-        "_listening",
-        "_on_end",
+        "_notices",
         "_owns_client",
         "_prefix",
         "_scripts",
@@ -150,7 +145,6 @@ class RedisStore:
         self._client = client
         self._owns_client = False
         self._prefix = prefix
-        self._channel = f"{prefix}:ends"
         self._codec = codec or StateCodec()
         self._clock: Clock = clock or LoopClock()
         self._instance = uuid.uuid4().hex
@@ -161,9 +155,7 @@ class RedisStore:
         }
         self._shas = {name: script.sha for name, script in self._scripts.items()}
         self._batcher = CommandBatcher(client)
-        self._listener: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
-        self._on_end: Callable[[SessionEndData], None] | None = None
+        self._notices = EndNotices(client, f"{prefix}:ends", self._codec, self._instance)
         self._closed = False
 
     @classmethod
@@ -201,32 +193,20 @@ class RedisStore:
         A Redis that is down is not an error here: the listener keeps reconnecting.
         """
         self._ensure_open()
-        if self._listener is not None:
+        if self._notices.started:
             return
         with contextlib.suppress(StoreError):
             await self._load_scripts()
-        self._listener = asyncio.create_task(
-            self._listen(), name=f"nyx-redis-end-listener-{self._instance[:8]}"
-        )
-        self._listener.add_done_callback(_log_crash)
-        try:
-            async with asyncio.timeout(_OPEN_WAIT):
-                await self._listening.wait()
-        except TimeoutError:
-            _log.warning("Not yet subscribed to %s; end notices wait for Redis", self._channel)
+        await self._notices.start()
 
     async def aclose(self) -> None:
         """Stop the listener and close the client if the store opened it; idempotent."""
         if self._closed:
             return
         self._closed = True
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.cancel()
-            done, _ = await asyncio.wait({listener}, timeout=_READ_TIMEOUT + 1.0)
-            if not done:
-                _log.warning("The Redis end listener of %r did not stop in time", self)
-        await self._batcher.drain(_READ_TIMEOUT)
+        if not await self._notices.stop():
+            _log.warning("The Redis end listener of %r did not stop in time", self)
+        await self._batcher.drain(_DRAIN_WAIT)
         if self._owns_client:
             await self._client.aclose()
 
@@ -460,72 +440,12 @@ class RedisStore:
 
     async def publish_end(self, end: SessionEndData) -> None:
         """Tell every other process sharing the store that a session ended."""
-        head = [self._instance, end.session_id, str(end.code.value), end.reason]
-        try:
-            payload = self._codec.encode_value([*head, end.result])
-        except StateEncodeError as error:
-            _log.warning("Session %s: result not sent with its end notice (%s)", head[1], error)
-            payload = self._codec.encode_value([*head, None])
         with self._translate("publish"):
-            await self._client.publish(self._channel, payload)
+            await self._notices.publish(end)
 
     def on_end(self, callback: Callable[[SessionEndData], None] | None) -> None:
         """Call ``callback`` for every end published by another process (None to stop)."""
-        self._on_end = callback
-
-    async def _listen(self) -> None:
-        pause, failures = _FIRST_RECONNECT, 0
-        while not self._stopping():
-            pubsub = self._client.pubsub()
-            try:
-                await pubsub.subscribe(self._channel)
-                while not self._stopping():
-                    message = await pubsub.get_message(timeout=_READ_TIMEOUT)
-                    if message is None:
-                        continue
-                    if message["type"] == "subscribe":
-                        if failures:
-                            _log.info("End notices from Redis resumed on %s", self._channel)
-                        self._listening.set()
-                        pause, failures = _FIRST_RECONNECT, 0
-                    elif message["type"] == "message":
-                        self._deliver(message["data"])
-            except (RedisError, OSError) as error:
-                self._listening.clear()
-                failures += 1
-                _log.log(
-                    logging.WARNING if failures == 1 else logging.DEBUG,
-                    "End notices from Redis interrupted (%s); reconnecting in %.2fs",
-                    error,
-                    pause,
-                )
-            finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-            if not self._stopping():
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, _MAX_RECONNECT)
-
-    def _stopping(self) -> bool:
-        # A cancellation can get lost inside redis-py's reconnect path (seen in tests:
-        # the task stayed "cancelling" and went back to reading). Reads are bounded, and
-        # this check ends the loop either way.
-        task = asyncio.current_task()
-        return self._closed or (task is not None and task.cancelling() > 0)
-
-    def _deliver(self, raw: bytes) -> None:
-        try:
-            instance, session_id, code, reason, result = self._codec.decode_value(raw)
-            end = SessionEndData(session_id, EndCode(code), reason, result)
-        except (RecordError, ValueError, TypeError) as error:
-            _log.warning("Ignoring a malformed end notice on %s: %s", self._channel, error)
-            return
-        callback = self._on_end
-        if instance == self._instance or callback is None:
-            return
-        try:
-            callback(end)
-        except Exception:
-            _log.exception("End callback failed for session %s", session_id)
+        self._notices.on_end(callback)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -669,7 +589,8 @@ class RedisStore:
             _log.debug("Session %s: index not repaired (%s)", sid, error)
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "listening" if self._listening.is_set() else "idle"
+        listening = self._notices.listening.is_set()
+        state = "closed" if self._closed else "listening" if listening else "idle"
         return f"<RedisStore prefix={self._prefix!r} instance={self._instance[:8]} {state}>"
 
 
@@ -694,8 +615,3 @@ def _float_or_none(raw: bytes | str | None) -> float | None:
 
 def _is_wrongtype(error: StoreError) -> bool:
     return isinstance(error.__cause__, ResponseError) and "WRONGTYPE" in str(error.__cause__)
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        _log.error("The Redis end listener stopped", exc_info=task.exception())

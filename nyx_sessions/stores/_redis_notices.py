@@ -1,0 +1,178 @@
+"""End notices between the processes that share a :class:`~nyx_sessions.stores.redis.RedisStore`.
+
+A notice is PUBLISHed on ``<prefix>:ends`` as msgpack ``[store instance id, session
+id, code, reason, result]``. Each store runs one named background task that listens,
+skips its own store's notices, hands the others to the manager's callback, and
+reconnects with a backoff when Redis goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from redis.exceptions import RedisError
+
+from ..end import EndCode, SessionEndData
+from ..errors import RecordError, StateEncodeError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import redis.asyncio
+
+    from ..codecs.state import StateCodec
+
+__all__ = ["EndNotices"]
+
+_log = logging.getLogger("nyx_sessions.stores.redis")
+
+_FIRST_RECONNECT, _MAX_RECONNECT = 0.05, 2.0
+_SUBSCRIBE_WAIT = 2.0  # how long start() waits for the subscription
+_READ_TIMEOUT = 1.0  # the longest the listener blocks before it looks at the stop flag
+
+
+class EndNotices:
+    """The end-notice channel of one store: publishing, and the listener task.
+
+    Parameters
+    ----------
+    client:
+        The store's client; the listener takes a pub/sub connection of its own.
+    channel:
+        The pub/sub channel, ``<prefix>:ends``.
+    codec:
+        Encodes and decodes the notices.
+    instance:
+        The store's instance id, which marks its own notices.
+    """
+
+    __slots__ = (
+        "_channel",
+        "_client",
+        "_codec",
+        "_instance",
+        "_listener",
+        "_on_end",
+        "_stopped",
+        "listening",
+    )
+
+    def __init__(
+        self, client: redis.asyncio.Redis, channel: str, codec: StateCodec, instance: str
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._codec = codec
+        self._instance = instance
+        self._listener: asyncio.Task[None] | None = None
+        self._on_end: Callable[[SessionEndData], None] | None = None
+        self._stopped = False
+        self.listening = asyncio.Event()  # set while subscribed
+
+    @property
+    def started(self) -> bool:
+        """True once :meth:`start` ran (and until :meth:`stop`)."""
+        return self._listener is not None
+
+    async def start(self) -> None:
+        """Start listening; wait a little for the subscription, and go on without it."""
+        self._listener = asyncio.create_task(
+            self._listen(), name=f"nyx-redis-end-listener-{self._instance[:8]}"
+        )
+        self._listener.add_done_callback(_log_crash)
+        try:
+            async with asyncio.timeout(_SUBSCRIBE_WAIT):
+                await self.listening.wait()
+        except TimeoutError:
+            _log.warning("Not yet subscribed to %s; end notices wait for Redis", self._channel)
+
+    async def stop(self) -> bool:
+        """Stop the listener; return False if it did not stop in time."""
+        self._stopped = True
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return True
+        listener.cancel()
+        done, _ = await asyncio.wait({listener}, timeout=_READ_TIMEOUT + 1.0)
+        return bool(done)
+
+    async def publish(self, end: SessionEndData) -> None:
+        """Publish ``end`` (without its result if the result cannot be encoded).
+
+        Raises
+        ------
+        redis.exceptions.RedisError, OSError
+            Redis refused the PUBLISH or cannot be reached.
+        """
+        head = [self._instance, end.session_id, str(end.code.value), end.reason]
+        try:
+            payload = self._codec.encode_value([*head, end.result])
+        except StateEncodeError as error:
+            _log.warning("Session %s: result not sent with its end notice (%s)", head[1], error)
+            payload = self._codec.encode_value([*head, None])
+        await self._client.publish(self._channel, payload)
+
+    def on_end(self, callback: Callable[[SessionEndData], None] | None) -> None:
+        """Call ``callback`` for every end published by another store (None to stop)."""
+        self._on_end = callback
+
+    async def _listen(self) -> None:
+        pause, failures = _FIRST_RECONNECT, 0
+        while not self._stopping():
+            pubsub = self._client.pubsub()
+            try:
+                await pubsub.subscribe(self._channel)
+                while not self._stopping():
+                    message = await pubsub.get_message(timeout=_READ_TIMEOUT)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        if failures:
+                            _log.info("End notices from Redis resumed on %s", self._channel)
+                        self.listening.set()
+                        pause, failures = _FIRST_RECONNECT, 0
+                    elif message["type"] == "message":
+                        self._deliver(message["data"])
+            except (RedisError, OSError) as error:
+                self.listening.clear()
+                failures += 1
+                _log.log(
+                    logging.WARNING if failures == 1 else logging.DEBUG,
+                    "End notices from Redis interrupted (%s); reconnecting in %.2fs",
+                    error,
+                    pause,
+                )
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if not self._stopping():
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _MAX_RECONNECT)
+
+    def _stopping(self) -> bool:
+        # A cancellation can get lost inside redis-py's reconnect path (seen in tests:
+        # the task stayed "cancelling" and went back to reading). Reads are bounded, and
+        # this check ends the loop either way.
+        task = asyncio.current_task()
+        return self._stopped or (task is not None and task.cancelling() > 0)
+
+    def _deliver(self, raw: bytes) -> None:
+        try:
+            instance, session_id, code, reason, result = self._codec.decode_value(raw)
+            end = SessionEndData(session_id, EndCode(code), reason, result)
+        except (RecordError, ValueError, TypeError) as error:
+            _log.warning("Ignoring a malformed end notice on %s: %s", self._channel, error)
+            return
+        callback = self._on_end
+        if instance == self._instance or callback is None:
+            return
+        try:
+            callback(end)
+        except Exception:
+            _log.exception("End callback failed for session %s", session_id)
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("The Redis end listener stopped", exc_info=task.exception())
