@@ -45,7 +45,7 @@ class _Stepping:
 
 
 STEPPING = _Stepping()
-"""``LiveSession.runner`` while the entry is served in the caller's step, before any wait.
+"""``LiveSession.runner`` while the entry is served in a first step that has not waited.
 
 Nothing else runs until that step waits, so a call that finds its session busy with
 this runner comes from the session's own hook (then the runner becomes a task).

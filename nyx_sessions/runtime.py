@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import Interaction
 
-from ._eager import resume, start_eagerly
+from ._eager import resume, start_task
 from ._live import EXPIRE, STEPPING, EndRequest, LiveSession, QueuedInteraction
 from .end import EndCode
 from .ending import SessionEnding
@@ -68,23 +68,19 @@ class SessionRuntime(SessionEnding):
             entry.enqueue(interaction)
             return True
         entry.busy = True
-        # Served at once, in discord.py's parsing step: most clicks never wait for
-        # anything before they are answered, and then no task is made at all. One that
-        # waits (for HTTP, the store) goes on in a task, and is watched from then on.
+        # Served at once, in discord.py's parsing step, where Python has eager tasks:
+        # most clicks never wait for anything before they are answered, and then their
+        # task is done before it was ever scheduled. One that waits (for HTTP, the
+        # store) goes on in its task, and is watched from then on.
         entry.runner = STEPPING
-        try:
-            task = start_eagerly(self._run(entry, interaction), _UPDATE_TASK, session_id)
-        except (Exception, asyncio.CancelledError) as error:
-            # What a task would have logged (a handler that awaited a cancelled future
-            # cancels its step, as it would cancel a task); it is answered in time.
-            if not isinstance(error, asyncio.CancelledError):
-                _log.error("Serving interaction %s failed", interaction.id, exc_info=error)
-            self._watchdog.watch(interaction)
-            return True
-        if task is not None:
+        task = start_task(self._run(entry, interaction), _UPDATE_TASK + session_id)
+        if not task.done():
             self._track(task)
             entry.runner = task
             self._watchdog.watch(interaction)
+        elif task.cancelled() or task.exception() is not None:
+            self._task_done(task)  # logged as its done callback would have
+            self._watchdog.watch(interaction)  # and answered in time
         return True
 
     async def update(self, interaction: discord.Interaction[Any]) -> bool:

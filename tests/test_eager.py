@@ -1,4 +1,7 @@
-"""Clicks are served in discord.py's parsing step; a task only for what has to wait."""
+"""Clicks are served in discord.py's parsing step where Python has eager tasks (3.12+).
+
+On Python 3.11 each click gets a plain task; the tests say what holds on either.
+"""
 
 from __future__ import annotations
 
@@ -10,47 +13,47 @@ import discord
 import pytest
 
 from nyx_sessions import AbstractSession, EndCode, SessionManager
-from nyx_sessions._eager import resume, start_eagerly
+from nyx_sessions._eager import EAGER_TASKS, resume, start_task
 from nyx_sessions._live import RecentIds
 from nyx_sessions.testing import ManualClock, OfflineDiscord
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="caller")
 
 
-# -- the helper itself --------------------------------------------------------------------
+# -- the helpers themselves ---------------------------------------------------------------
 
 
-async def test_a_coroutine_that_never_waits_runs_to_its_end_without_a_task() -> None:
-    trace: list[str] = []
+async def test_a_task_that_never_waits_is_done_at_once_where_python_has_eager_tasks() -> None:
+    seen: list[asyncio.Task[Any] | None] = []
 
-    async def work() -> None:
-        trace.append("ran")
+    async def work() -> str:
+        seen.append(asyncio.current_task())
+        return "done"
 
-    before = len(asyncio.all_tasks())
-    assert start_eagerly(work(), "never-waits") is None
-    assert trace == ["ran"]
-    assert len(asyncio.all_tasks()) == before
+    task = start_task(work(), "never-waits")
+    assert task.get_name() == "never-waits"
+    if EAGER_TASKS:
+        assert task.done() and seen == [task]  # ran inside its own task, already
+    else:
+        assert not task.done() and seen == []
+    assert await task == "done"
+    assert seen == [task]
 
 
-async def test_a_coroutine_that_waits_goes_on_in_a_task_from_where_it_stopped() -> None:
-    gate: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    trace: list[str] = []
+async def test_a_timeout_entered_in_the_first_step_cancels_the_task_not_the_caller() -> None:
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def work() -> int:
-        trace.append("before")
-        value = await gate
-        trace.append(f"after {value}")
-        await asyncio.sleep(0)  # a bare yield too
-        return value * 2
+    async def work() -> str:
+        try:
+            async with asyncio.timeout(0.01):  # entered before the first wait
+                await gate
+        except TimeoutError:
+            return "timed out"
+        return "not reached"
 
-    task = start_eagerly(work(), "waits-", "1")
-    assert task is not None and task.get_name() == "waits-1"
-    assert trace == ["before"]  # the first step ran in the caller's step
-    await asyncio.sleep(0)
-    assert trace == ["before"]
-    gate.set_result(21)
-    assert await task == 42
-    assert trace == ["before", "after 21"]
+    task = start_task(work(), "timeout")
+    await asyncio.sleep(0.05)  # the caller is not cancelled meanwhile
+    assert await task == "timed out"
 
 
 async def test_the_first_step_runs_in_a_copied_context_that_the_task_keeps() -> None:
@@ -62,38 +65,15 @@ async def test_the_first_step_runs_in_a_copied_context_that_the_task_keeps() -> 
         await gate
         seen.append(VAR.get())
 
-    task = start_eagerly(work(), "context")
+    task = start_task(work(), "context")
     assert VAR.get() == "caller"  # the step's change stayed in its own context
     gate.set_result(None)
-    assert task is not None
     await task
     assert seen == ["work"]
     assert VAR.get() == "caller"
 
 
-async def test_cancelling_the_task_reaches_the_coroutine_where_it_waits() -> None:
-    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    trace: list[str] = []
-
-    async def work() -> str:
-        try:
-            await gate
-        except asyncio.CancelledError:
-            trace.append("cancelled")
-            raise
-        return "finished"
-
-    task = start_eagerly(work(), "cancel")
-    assert task is not None
-    await asyncio.sleep(0)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert trace == ["cancelled"]
-    assert gate.cancelled()
-
-
-async def test_resume_inside_an_awaiting_coroutine_returns_and_raises_as_await_would() -> None:
+async def test_resume_inside_the_stepping_task_returns_raises_and_cancels_as_await() -> None:
     loop = asyncio.get_running_loop()
 
     async def fails_later(gate: asyncio.Future[None]) -> None:
@@ -101,6 +81,7 @@ async def test_resume_inside_an_awaiting_coroutine_returns_and_raises_as_await_w
         raise LookupError("later")
 
     async def answers(gate: asyncio.Future[None]) -> str:
+        await asyncio.sleep(0)  # a bare yield first
         await gate
         return "answer"
 
@@ -109,20 +90,30 @@ async def test_resume_inside_an_awaiting_coroutine_returns_and_raises_as_await_w
         return await resume(coro, waiting_on)
 
     gate: asyncio.Future[None] = loop.create_future()
-    loop.call_soon(gate.set_result, None)
+    loop.call_later(0.01, gate.set_result, None)
     assert await drive(answers(gate)) == "answer"
     gate = loop.create_future()
     loop.call_soon(gate.set_result, None)
     with pytest.raises(LookupError, match="later"):
         await drive(fails_later(gate))
 
+    trace: list[str] = []
+    gate = loop.create_future()
 
-async def test_an_error_in_the_first_step_reaches_the_caller() -> None:
-    async def broken() -> None:
-        raise KeyError("first step")
+    async def waits(gate: asyncio.Future[None]) -> None:
+        try:
+            await gate
+        except asyncio.CancelledError:
+            trace.append("cancelled where it waited")
+            raise
 
-    with pytest.raises(KeyError, match="first step"):
-        start_eagerly(broken(), "broken")
+    driver = loop.create_task(drive(waits(gate)))
+    await asyncio.sleep(0)
+    driver.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await driver
+    assert trace == ["cancelled where it waited"]
+    assert gate.cancelled()
 
 
 # -- what it means for clicks -------------------------------------------------------------
@@ -160,7 +151,7 @@ async def started(offline: OfflineDiscord, manager: SessionManager, cls: type[Im
     return alice, command.message, session
 
 
-async def test_a_click_runs_its_handler_inside_the_parse_and_is_answered(
+async def test_a_click_runs_its_handler_in_a_task_of_its_own_and_is_answered(
     offline: OfflineDiscord, manager: SessionManager
 ) -> None:
     class Recorded(Immediate):
@@ -168,11 +159,14 @@ async def test_a_click_runs_its_handler_inside_the_parse_and_is_answered(
 
     alice, message, _ = await started(offline, manager, Recorded)
     click = await offline.click(alice, message, wait=False)
-    # The parser returned: the handler has run up to its HTTP call, in this very task.
-    assert Recorded.ran_in == [asyncio.current_task()]
-    assert VAR.get() == "caller"  # and what it set stayed in its own context
+    # Where Python has eager tasks, the parser returned after the handler ran up to its
+    # HTTP call; either way the handler runs in a task of its own, not the caller's.
+    assert len(Recorded.ran_in) == (1 if EAGER_TASKS else 0)
+    assert VAR.get() == "caller"  # what the handler set stayed in its own context
     await click.wait_answered()
     assert message.content == "clicked handler"
+    assert len(Recorded.ran_in) == 1
+    assert Recorded.ran_in[0] is not asyncio.current_task()
     await asyncio.gather(*manager._tasks)
     assert not manager._tasks
 
@@ -193,36 +187,6 @@ async def test_stop_before_the_first_await_ends_the_session_after_the_handler(
     assert manager.get(session.id) is None
 
 
-async def test_a_click_served_without_waiting_leaves_no_task_and_no_watch(
-    offline: OfflineDiscord, clock: ManualClock
-) -> None:
-    class Silent(Immediate):
-        ran_in: ClassVar[list[asyncio.Task[Any] | None]] = []
-
-        async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
-            type(self).ran_in.append(asyncio.current_task())
-            # Answered by other means (as the benchmarks do); nothing to wait for.
-            interaction.response._response_type = (
-                discord.InteractionResponseType.deferred_message_update
-            )
-            return True
-
-    manager = SessionManager(offline.client, clock=clock)
-    try:
-        alice, message, _ = await started(offline, manager, Silent)
-        await manager._watchdog.drain()
-        watched = len(manager._watchdog._pending)
-        tasks = len(asyncio.all_tasks())
-        for _ in range(5):
-            await offline.click(alice, message, wait=False)
-        assert Silent.ran_in == [asyncio.current_task()] * 5
-        assert not manager._tasks
-        assert len(asyncio.all_tasks()) == tasks
-        assert len(manager._watchdog._pending) == watched
-    finally:
-        await manager.aclose()
-
-
 async def test_stop_before_the_first_await_through_update_ends_once_it_returns(
     offline: OfflineDiscord, manager: SessionManager
 ) -> None:
@@ -238,15 +202,50 @@ async def test_stop_before_the_first_await_through_update_ends_once_it_returns(
     assert session.end_promise.done()
     end = session.end_promise.result()
     assert (end.code, end.result) == (EndCode.ENDED, "stopped before answering")
-    assert Stopping.ran_in == [asyncio.current_task()]
+    assert Stopping.ran_in == [asyncio.current_task()]  # update() serves in its caller
 
 
-def test_recent_ids_remember_at_least_the_last_size_ids() -> None:
-    recent = RecentIds(size=4)
-    assert all(recent.add(i) for i in range(100))
-    assert not any(recent.add(i) for i in range(96, 100))  # the last 4 are remembered
-    assert len(recent) < 8  # and never more than twice the size
-    assert recent.add(0)  # long forgotten
+class Silent(Immediate):
+    """Answers by other means (as the benchmarks do): nothing to wait for."""
+
+    ran_in: ClassVar[list[asyncio.Task[Any] | None]] = []
+
+    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
+        type(self).ran_in.append(asyncio.current_task())
+        interaction.response._response_type = (
+            discord.InteractionResponseType.deferred_message_update
+        )
+        return True
+
+
+async def test_a_click_served_without_waiting_is_never_scheduled_nor_watched(
+    offline: OfflineDiscord, clock: ManualClock
+) -> None:
+    manager = SessionManager(offline.client, clock=clock)
+    try:
+        alice, message, _ = await started(offline, manager, Silent)
+        await manager._watchdog.drain()
+        watched = len(manager._watchdog._pending)
+        for _ in range(5):
+            await offline.click(alice, message, wait=False)
+        if EAGER_TASKS:
+            assert len(Silent.ran_in) == 5  # served inside the parser, task by task
+            assert not manager._tasks
+            assert len(manager._watchdog._pending) == watched
+        await asyncio.gather(*manager._tasks)
+        assert len(Silent.ran_in) == 5
+        # Eager: each click done in its own task before the next came. Otherwise the
+        # first click's task, not yet started, serves the four queued behind it.
+        assert len(set(map(id, Silent.ran_in))) == (5 if EAGER_TASKS else 1)
+        assert asyncio.current_task() not in Silent.ran_in
+        # update() serves in its caller's task and watches nothing it served at once.
+        manager.detach()
+        click = await offline.click(alice, message, wait=False)
+        assert await manager.update(click.interaction)
+        assert Silent.ran_in[-1] is asyncio.current_task()
+        assert len(manager._watchdog._pending) <= watched + (0 if EAGER_TASKS else 5)
+    finally:
+        await manager.aclose()
 
 
 async def test_a_handler_cancelled_in_its_first_step_leaves_the_gateway_alone(
@@ -259,18 +258,27 @@ async def test_a_handler_cancelled_in_its_first_step_leaves_the_gateway_alone(
             type(self).ran_in.append(asyncio.current_task())
             gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             gone.cancel()
-            await gone  # raises CancelledError at once, inside discord.py's parse
+            await gone  # raises CancelledError at once
             return True
 
     manager = SessionManager(offline.client, clock=clock)
     try:
         alice, message, session = await started(offline, manager, Cancelled)
         click = await offline.click(alice, message, wait=False)  # the parser did not raise
-        assert Cancelled.ran_in == [asyncio.current_task()]
+        await asyncio.gather(*manager._tasks, return_exceptions=True)
+        assert len(Cancelled.ran_in) == 1
         assert not click.answered
         await clock.advance(manager.defer_after + 0.1)  # answered in time all the same
         await click.wait_answered()
-        assert manager.get(session.id) is session  # and the session is still there
-        assert not manager._live[session.id].busy
+        entry = manager._live[session.id]
+        assert entry.session is session and not entry.busy  # the session is still there
     finally:
         await manager.aclose()
+
+
+def test_recent_ids_remember_at_least_the_last_size_ids() -> None:
+    recent = RecentIds(size=4)
+    assert all(recent.add(i) for i in range(100))
+    assert not any(recent.add(i) for i in range(96, 100))  # the last 4 are remembered
+    assert len(recent) < 8  # and never more than twice the size
+    assert recent.add(0)  # long forgotten
