@@ -3,7 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck unit bench docs redis-server clean
+# Clicks are served in eager tasks on Python 3.12 and later, in a plain task on 3.11: the
+# tests also run on a Python 3.12 when the machine has one (on PATH, or under pyenv), in
+# .venv312, and say so when it has none.
+PYTHON_EAGER ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
+VENV_EAGER := .venv312
+
+.PHONY: demo test lint typecheck unit unit-eager bench docs redis-server clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +46,21 @@ typecheck: $(VENV)/.dev
 unit: $(VENV)/.dev redis-server
 	NYX_REQUIRE_REDIS=1 $(PY) -m pytest -q
 
-test: lint typecheck unit
+$(VENV_EAGER)/.dev: pyproject.toml
+	$(PYTHON_EAGER) -m venv $(VENV_EAGER)
+	$(VENV_EAGER)/bin/python -m pip install -q --upgrade pip
+	$(VENV_EAGER)/bin/python -m pip install -q -e '.[dev]'
+	touch $@
+
+unit-eager: redis-server
+ifeq ($(strip $(PYTHON_EAGER)),)
+	@echo "no Python 3.12 on this machine: the tests ran on $$($(PYTHON) --version) only"
+else
+	$(MAKE) $(VENV_EAGER)/.dev
+	NYX_REQUIRE_REDIS=1 $(VENV_EAGER)/bin/python -m pytest -q -p no:cacheprovider
+endif
+
+test: lint typecheck unit unit-eager
 
 docs: $(VENV)/.docs
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
@@ -48,4 +69,4 @@ bench: $(VENV)/.dev redis-server
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_EAGER) .mypy_cache .pytest_cache .ruff_cache

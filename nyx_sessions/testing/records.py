@@ -243,6 +243,9 @@ class RecordedResponse:
     time: float
 
 
+_SETTLE_TURNS = 10
+
+
 class InteractionResult:
     """One interaction fed to the bot, and what became of it.
 
@@ -347,6 +350,11 @@ class InteractionResult:
             raise TimeoutError(
                 f"interaction {self.id} was not answered within {timeout} s"
             ) from None
+        # Discord recorded the answer when the request came in; the bot goes on (stores
+        # the view it sent, say) only once the response has reached it, a few loop turns
+        # later. Let it get there, so that the next step of a test sees what it did.
+        for _ in range(_SETTLE_TURNS):
+            await asyncio.sleep(0)
         assert self.response is not None
         return self.response
 
