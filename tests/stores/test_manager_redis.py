@@ -393,7 +393,11 @@ async def test_a_record_over_the_size_cap_is_refused_and_the_user_told(
         assert restored is not None
         restored.data["blob"] = "x" * 1_000
         click = await offline.click(alice, message, label="+1")
-        await wait_idle(manager)
+        # The unsaved copy is dropped before the follow-up goes out, so an idle manager
+        # does not mean the follow-up was sent: wait for the request itself.
+        await offline.wait_for_request(
+            lambda request: request.path.startswith("/webhooks/") and click.token in request.path
+        )
         assert click.followups, "the user is told the change was not saved"
         assert "Something went wrong" in click.followups[-1].content
         record = await store.get(session.id)
