@@ -32,6 +32,7 @@ from .filters.base import rejection_message
 
 if TYPE_CHECKING:
     from .session import Session
+    from .stores.base import SessionRecord
 
 __all__ = ["SessionRuntime"]
 
@@ -127,10 +128,7 @@ class SessionRuntime(SessionEnding):
                 await resume(serving, waiting_on)
         finally:
             entry.runner = None
-            if entry.queue or entry.session is None:
-                self._hand_off(entry)
-            else:
-                entry.busy = False
+            self._hand_off(entry)
         return True
 
     async def _serve_now(self, session_id: str, interaction: discord.Interaction[Any]) -> None:
@@ -351,9 +349,7 @@ class SessionRuntime(SessionEnding):
         if commit_nowait is None or entry.stop_request is not None or session is None:
             return False
         assert record is not None
-        record.data = session.data
-        record.message_id = session.message_id
-        record.result = session.result
+        _take_state(record, session)
         try:
             commit_nowait(record, lease_owner=self.lease_owner, release=True)
         except StoreError:
@@ -381,9 +377,7 @@ class SessionRuntime(SessionEnding):
         session, record = entry.session, entry.record
         if session is None or record is None:
             return
-        record.data = session.data
-        record.message_id = session.message_id
-        record.result = session.result
+        _take_state(record, session)
         try:
             if self._commit_nowait is not None:
                 self._commit_nowait(record, lease_owner=self.lease_owner, release=release)
@@ -404,6 +398,13 @@ class SessionRuntime(SessionEnding):
                     await self.responder.failed(interaction, session, error)  # not transient
                 else:
                     await self.responder.unavailable(interaction, error)
+
+
+def _take_state(record: SessionRecord, session: Session[Any]) -> None:
+    """Copy what a hook may have changed from ``session`` into its ``record``, to be saved."""
+    record.data = session.data
+    record.message_id = session.message_id
+    record.result = session.result
 
 
 def _earliest(first: float | None, second: float | None) -> float | None:

@@ -69,9 +69,6 @@ class DeadlineScheduler:
         deadlines[key] = when
         if current is not None and current <= when:
             return  # moved later (or not at all): its earlier heap entry moves it then
-        self._push(key, when)
-
-    def _push(self, key: str, when: float) -> None:
         heapq.heappush(self._heap, (when, key))
         if len(self._heap) > _COMPACT_FACTOR * len(self._deadlines) + _COMPACT_FLOOR:
             self._compact()
