@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     import discord
 
+    from ._arrivals import Arrivals
     from ._live import RecentIds
     from .clock import Clock
     from .codecs import SessionCustomIdCodec
@@ -63,6 +64,7 @@ class SessionEnding:
     _scheduler: DeadlineScheduler
     _watchdog: AckWatchdog
     _recent: RecentIds
+    _arrivals: Arrivals
     limits: SessionLimits
     _awaiting_notice: dict[str, Session[Any]]
     _expiry_slots: asyncio.Semaphore
@@ -330,6 +332,9 @@ class SessionEnding:
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
-            if is_already_acknowledged(error):
-                return
-            _log.error("Task %s failed", task.get_name(), exc_info=error)
+            self._failed(task.get_name(), error)
+
+    def _failed(self, name: str, error: BaseException) -> None:
+        """Log what a task (or a click's first step) named ``name`` raised."""
+        if not is_already_acknowledged(error):
+            _log.error("Task %s failed", name, exc_info=error)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import discord
 
+from ._arrivals import Arrivals
 from ._live import STEPPING, EndRequest, LiveSession, RecentIds
 from .attach import ClientHook, session_ids_of
 from .clock import Clock, LoopClock
@@ -152,6 +153,7 @@ class SessionManager(SessionRuntime):
         self._watchdog = AckWatchdog(self.clock, defer_after, self.responder.acknowledge)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recent = RecentIds()
+        self._arrivals = Arrivals(self._run, self._spawn, self._watchdog.watch, self._failed)
         self.limits = SessionLimits(max_sessions, max_sessions_per_user)
         self.keep_start_interaction = keep_start_interaction
         self._awaiting_notice: dict[str, Session[Any]] = {}
@@ -232,7 +234,7 @@ class SessionManager(SessionRuntime):
             task.cancel()  # updates that outlived close_timeout, and their follow-ups
         await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
         # Whatever the cancelled work left unanswered is answered now.
-        leftover = self._watchdog.unanswered()
+        leftover = self._watchdog.unanswered() + self._arrivals.abandon()
         self._watchdog.close()
         closing = ManagerClosedError("the session manager closed")
         for interaction in leftover:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import Interaction
 
-from ._eager import resume, start_task
+from ._arrivals import resume
 from ._live import EXPIRE, STEPPING, EndRequest, LiveSession, QueuedInteraction
 from .end import EndCode
 from .ending import SessionEnding
@@ -69,19 +69,7 @@ class SessionRuntime(SessionEnding):
             entry.enqueue(interaction)
             return True
         entry.busy = True
-        # Served at once, in discord.py's parsing step, where Python has eager tasks:
-        # most clicks never wait for anything before they are answered, and then their
-        # task is done before it was ever scheduled. One that waits (for HTTP, the
-        # store) goes on in its task, and is watched from then on.
-        entry.runner = STEPPING
-        task = start_task(self._run(entry, interaction), _UPDATE_TASK + session_id)
-        if not task.done():
-            self._track(task)
-            entry.runner = task
-            self._watchdog.watch(interaction)
-        elif task.cancelled() or task.exception() is not None:
-            self._task_done(task)  # logged as its done callback would have
-            self._watchdog.watch(interaction)  # and answered in time
+        self._arrivals.add(entry, interaction)
         return True
 
     async def update(self, interaction: discord.Interaction[Any]) -> bool:
@@ -152,7 +140,8 @@ class SessionRuntime(SessionEnding):
     async def _run(self, entry: LiveSession, item: Any) -> None:
         """Serve ``item`` and everything queued behind it, then free the entry.
 
-        The caller sets ``entry.runner``: the task this runs in, or ``STEPPING``.
+        The caller sets ``entry.runner``: the task this runs in, or ``STEPPING`` while it
+        is stepped by hand.
         """
         try:
             opened = self._opened

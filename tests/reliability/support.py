@@ -42,7 +42,12 @@ __all__ = [
     "wait_idle",
 ]
 
-_WORK = ("nyx-sessions-update-", "nyx-sessions-expire-", "nyx-sessions-leftovers")
+_WORK = (
+    "nyx-sessions-clicks",
+    "nyx-sessions-update-",
+    "nyx-sessions-expire-",
+    "nyx-sessions-leftovers",
+)
 
 LEASE_HOLDER = Path(__file__).with_name("lease_holder.py")
 """The script that plays a second bot process holding a session's lease."""

@@ -1,0 +1,168 @@
+"""Serving clicks as they arrive: one task steps every click that came in one loop turn.
+
+discord.py hands the manager a click while it parses the gateway event, in the gateway
+reader's own task, where nothing may wait. :class:`Arrivals` queues the click, and one
+task takes the queue in arrival order. It runs each click's first step, up to its first
+wait, in a context copied when the click arrived, as a task of the click's own would.
+Most clicks never wait for anything before they are answered, so that step is all their
+work. A busy gateway delivers many clicks in one loop turn; they cost one task, not one
+task each.
+
+When a click does wait (for HTTP, for the store), the task stays with that click alone,
+as a task of its own would from then on, and the clicks behind it get a new task. So
+``asyncio.current_task()``, and with it every timeout entered in the first step
+(``asyncio.timeout``, aiohttp's request timer, redis-py's timeouts), names the task that
+goes on with the click, and cancelling that task cancels that click only.
+
+:func:`resume` goes on with a coroutine stepped by hand, in the task that stepped it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import types
+from collections import deque
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._live import STEPPING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Generator
+
+    import discord
+
+    from ._live import LiveSession
+
+__all__ = ["Arrivals", "resume"]
+
+T = TypeVar("T")
+
+_TASK_NAME = "nyx-sessions-clicks"
+
+
+class Arrivals:
+    """Clicks taken while discord.py parses them, served in arrival order by one task.
+
+    Parameters
+    ----------
+    serve:
+        ``serve(entry, interaction)`` returns the coroutine that serves the click and
+        everything queued behind it on its session, then frees the entry.
+    spawn:
+        Starts a coroutine in a task the manager keeps (and logs the failure of).
+    watch:
+        Called for a click whose first step waited or failed: the acknowledgement
+        watchdog answers it in time if nothing else does.
+    failed:
+        Logs an exception a click's first step raised, as a failed task would be.
+    """
+
+    __slots__ = ("_failed", "_queue", "_scheduled", "_serve", "_spawn", "_watch")
+
+    def __init__(
+        self,
+        serve: Callable[[LiveSession, discord.Interaction[Any]], Coroutine[Any, Any, None]],
+        spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[Any]],
+        watch: Callable[[discord.Interaction[Any]], None],
+        failed: Callable[[str, BaseException], None],
+    ) -> None:
+        self._serve = serve
+        self._spawn = spawn
+        self._watch = watch
+        self._failed = failed
+        self._queue: deque[tuple[LiveSession, discord.Interaction[Any], contextvars.Context]] = (
+            deque()
+        )
+        self._scheduled = False  # a task is on its way to take the queue
+
+    def add(self, entry: LiveSession, interaction: discord.Interaction[Any]) -> None:
+        """Serve ``interaction`` on ``entry``, which the caller made busy, soon."""
+        self._queue.append((entry, interaction, contextvars.copy_context()))
+        if not self._scheduled:
+            self._scheduled = True
+            self._spawn(self._take(), _TASK_NAME)
+
+    async def _take(self) -> None:
+        queue = self._queue
+        while queue:
+            entry, interaction, context = queue.popleft()
+            entry.runner = STEPPING
+            serving = self._serve(entry, interaction)
+            try:
+                waiting_on = context.run(serving.send, None)
+            except StopIteration:
+                continue  # served without waiting: the common case
+            except BaseException as error:
+                self._watch(interaction)  # answered in time all the same
+                if isinstance(error, KeyboardInterrupt | SystemExit):
+                    self._hand_on()
+                    raise
+                if not isinstance(error, asyncio.CancelledError):
+                    self._failed(f"{_TASK_NAME} (interaction {interaction.id})", error)
+                continue
+            # It waits: this task goes on with that click alone, as a task of its own
+            # would; the clicks behind it get a new task.
+            task = entry.runner = asyncio.current_task()
+            if task is not None:
+                task.set_name(f"nyx-sessions-update-{entry.session_id}")
+            self._watch(interaction)
+            self._hand_on()
+            await resume(serving, waiting_on, context)
+            return
+        self._scheduled = False
+
+    def _hand_on(self) -> None:
+        if self._queue:
+            self._spawn(self._take(), _TASK_NAME)
+        else:
+            self._scheduled = False
+
+    def abandon(self) -> list[discord.Interaction[Any]]:
+        """Drop the clicks not served yet (their task was cancelled); return them."""
+        abandoned = [interaction for _, interaction, _ in self._queue]
+        self._queue.clear()
+        self._scheduled = False
+        return abandoned
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def __repr__(self) -> str:
+        return f"<Arrivals queued={len(self._queue)} scheduled={self._scheduled}>"
+
+
+@types.coroutine
+def resume(
+    coro: Coroutine[Any, Any, T], waiting_on: Any, context: contextvars.Context | None = None
+) -> Generator[Any, Any, T]:
+    """Go on with ``coro``, whose first step returned ``waiting_on``.
+
+    Awaiting this in the task that took that first step is awaiting ``coro`` itself from
+    where it stopped: the task waits on the same future, and a cancellation reaches
+    ``coro`` where it waits. With ``context``, every step runs in that context, as the
+    first one did.
+    """
+    if context is None:
+        while True:
+            try:
+                yield waiting_on
+            except BaseException as error:
+                try:
+                    waiting_on = coro.throw(error)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+            else:
+                return (yield from coro.__await__())
+    while True:
+        try:
+            value = yield waiting_on
+        except BaseException as error:
+            step: Callable[[Any], Any] = coro.throw
+            argument: Any = error
+        else:
+            step, argument = coro.send, value
+        try:
+            waiting_on = context.run(step, argument)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
