@@ -118,7 +118,7 @@ async def test_a_click_that_waits_keeps_its_task_and_the_clicks_behind_it_go_on(
     gate.set_result(None)
     await harness.finish()
     assert after_wait == [(harness.tasks[0], "click 1")]  # same task, same context
-    assert not first.busy and VAR.get() == "caller"
+    assert (first.busy, VAR.get()) == (False, "caller")
 
 
 async def test_a_timeout_entered_in_the_first_step_cancels_that_click_only() -> None:
