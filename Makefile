@@ -3,14 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-# Clicks are served in eager tasks on Python 3.12 and later, in a plain task on 3.11: the
-# tests also run on a Python 3.12 when the machine has one (on PATH, or under pyenv), in
-# .venv312, and say so when it has none.
-PYTHON_EAGER ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python; do \
+# asyncio's tasks and timeouts differ between Python 3.11 and 3.12, and the manager steps
+# coroutines by hand: the tests also run on a Python 3.12 when the machine has one (on
+# PATH, or under pyenv), in .venv312, and say so when it has none.
+PYTHON_312 ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python; do \
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
-VENV_EAGER := .venv312
+VENV_312 := .venv312
 
-.PHONY: demo test lint typecheck unit unit-eager bench docs redis-server clean
+.PHONY: demo test lint typecheck unit unit-312 bench docs redis-server clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,21 +46,21 @@ typecheck: $(VENV)/.dev
 unit: $(VENV)/.dev redis-server
 	NYX_REQUIRE_REDIS=1 $(PY) -m pytest -q
 
-$(VENV_EAGER)/.dev: pyproject.toml
-	$(PYTHON_EAGER) -m venv $(VENV_EAGER)
-	$(VENV_EAGER)/bin/python -m pip install -q --upgrade pip
-	$(VENV_EAGER)/bin/python -m pip install -q -e '.[dev]'
+$(VENV_312)/.dev: pyproject.toml
+	$(PYTHON_312) -m venv $(VENV_312)
+	$(VENV_312)/bin/python -m pip install -q --upgrade pip
+	$(VENV_312)/bin/python -m pip install -q -e '.[dev]'
 	touch $@
 
-unit-eager: redis-server
-ifeq ($(strip $(PYTHON_EAGER)),)
+unit-312: redis-server
+ifeq ($(strip $(PYTHON_312)),)
 	@echo "no Python 3.12 on this machine: the tests ran on $$($(PYTHON) --version) only"
 else
-	$(MAKE) $(VENV_EAGER)/.dev
-	NYX_REQUIRE_REDIS=1 $(VENV_EAGER)/bin/python -m pytest -q -p no:cacheprovider
+	$(MAKE) $(VENV_312)/.dev
+	NYX_REQUIRE_REDIS=1 $(VENV_312)/bin/python -m pytest -q -p no:cacheprovider
 endif
 
-test: lint typecheck unit unit-eager
+test: lint typecheck unit unit-312
 
 docs: $(VENV)/.docs
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
@@ -69,4 +69,4 @@ bench: $(VENV)/.dev redis-server
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(VENV_EAGER) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_312) .mypy_cache .pytest_cache .ruff_cache
