@@ -85,11 +85,7 @@ def bench_view(custom_id: str, timeout: float | None, tally: Tally | None) -> di
 def new_manager(
     client: discord.Client | None = None, clock: Clock | None = None, **options: Any
 ) -> SessionManager:
-    """The one place where benchmarks pick a store: the memory store, for now.
-
-    REDIS: once ``nyx_sessions.stores.redis.RedisStore`` lands, take a ``store`` argument
-    here and run the full-path, routing and scale benchmarks once per store.
-    """
+    """A manager on the memory store, the default (``redis_store`` measures the Redis store)."""
     return SessionManager(client, clock=clock, **options)
 
 

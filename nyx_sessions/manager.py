@@ -83,10 +83,12 @@ class SessionManager(SessionRuntime):
     close_timeout:
         Seconds :meth:`aclose` waits for running updates.
     keep_start_interaction:
-        False drops ``session.start_interaction`` once ``start()`` has returned: the
-        interaction object (about 1.6 KB with its payload) is most of a session's
-        memory. Sessions then edit their message by id (``session.message``), as
-        restored sessions do. For bots that keep very many sessions alive.
+        True keeps ``session.start_interaction`` after ``start()`` has returned, for
+        handlers and ``end()`` hooks that use its token (valid for 15 minutes), e.g. to
+        edit an ephemeral message. By default it is dropped then: the interaction
+        (about 1.6 KB with its payload) would be twice the rest of a session's memory,
+        and a session edits its message by id (``session.message``), as a session
+        restored from a persistent store does, which also works after 15 minutes.
     store_concurrency:
         The most calls a shared store serves for this manager at once; keep it below
         the store client's connection pool.
@@ -127,7 +129,7 @@ class SessionManager(SessionRuntime):
         close_timeout: float = 5.0,
         max_sessions: int | None = None,
         max_sessions_per_user: int | None = None,
-        keep_start_interaction: bool = True,
+        keep_start_interaction: bool = False,
         store_concurrency: int = 64,
     ) -> None:
         self.clock: Clock = clock or LoopClock()

@@ -73,7 +73,8 @@ class Session(Protocol[ResultT_co]):
     manager:
         The manager serving the session, set by :meth:`SessionManager.start`.
     start_interaction:
-        The interaction that started the session, or None after a restore.
+        The interaction that started the session, for ``start()``; None once ``start()``
+        has returned (unless the manager keeps it) and after a restore.
     owner_id, guild_id, channel_id, message_id:
         Who started the session, and where it lives.
     data:
@@ -172,7 +173,9 @@ class AbstractSession(ABC, Generic[ResultT]):
     manager:
         The :class:`~nyx_sessions.SessionManager` that started (or restored) the session.
     start_interaction:
-        The interaction that started the session; None after a restore.
+        The interaction that started the session, for :meth:`start`. None once
+        ``start()`` has returned, unless the manager was made with
+        ``keep_start_interaction=True``, and None after a restore.
     owner_id:
         The id of the user who started the session.
     guild_id, channel_id:
@@ -242,7 +245,10 @@ class AbstractSession(ABC, Generic[ResultT]):
         self.manager: SessionManager | None = None
         self.start_interaction: discord.Interaction[Any] | None = interaction
         self.owner_id: int = interaction.user.id
-        self.guild_id: int | None = interaction.guild_id
+        # The cached guild's id where there is one: one int object for every session in
+        # the guild, rather than the one each interaction parsed (32 bytes a session).
+        guild = interaction.guild
+        self.guild_id: int | None = guild.id if guild is not None else interaction.guild_id
         self.channel_id: int | None = interaction.channel_id
         self.message_id: int | None = None
         self.data: dict[str, Any] = {}
