@@ -50,9 +50,7 @@ PRECISION_TARGET = 0.050
 async def level(kit: PayloadKit, count: int) -> dict[str, Any]:
     """Fill a fresh manager to ``count`` live sessions, then update and expire them."""
     clock = ManualClock(start=time.time())
-    # Sessions drop their start interaction once started (keep_start_interaction=False):
-    # the curve measures the session layer, not discord.py's Interaction objects.
-    manager = new_manager(clock=clock, keep_start_interaction=False)
+    manager = new_manager(clock=clock)  # sessions let go of their start interaction
     await manager.open()
     chunk = max(100, count // 100)
     step = FILL_SPAN * chunk / count
