@@ -1,169 +1,215 @@
-"""Commands of concurrent callers, sent to Redis together as one pipeline.
+"""Commands of concurrent callers, sent to Redis together in one write.
 
 A bot serving many sessions at once issues many small requests at the same moment (32
-clicks in flight are 32 lease takes, then 32 commits). Sent one by one, each costs the
-client library a pooled connection, a timeout, a retry wrapper, a write and a read:
-most of a process's time went there, not to Redis. :class:`CommandBatcher` collects the
-command groups that callers queue during one turn of the event loop and sends them as
-ONE pipeline on one connection, in the next turn.
-
-A batch holds at most :data:`MAX_BATCH` groups; the callers after that start the next
-one. Two smaller batches beat one large one: Redis works on the first while this process
-still prepares the second, instead of each side waiting for the other in turn.
+clicks in flight are 32 lease takes, then 32 commits). Sent one by one through redis-py,
+each costs a pooled connection, a timeout, a retry wrapper, a write and a read: most of a
+process's time went there, not to Redis. :class:`CommandBatcher` collects the command
+groups that callers queue during one turn of the event loop and writes them as ONE
+request on the store's own connection (a :class:`~._redis_wire.RedisLink`) at the end of
+that turn. It does not wait for earlier requests to be answered first: Redis works on one
+while this process prepares the next, and replies come back in order on the connection.
 
 A caller sees no difference: it hands over a group of commands and gets the group's
 replies back in order, a Redis error reply in place of its command's reply (so one
-caller's WRONGTYPE or NOSCRIPT is its own). A failure of the whole batch (Redis gone,
-a timeout) reaches every caller in it, each with an exception of its own. A caller
-alone still costs one round trip per group, as without the batcher, and a caller
-cancelled before its batch leaves has nothing sent.
+caller's WRONGTYPE or NOSCRIPT is its own). A failure of the connection (Redis gone, a
+timeout) reaches every caller waiting on it, each with an exception of its own, and the
+next request opens a new connection. A caller alone still costs one round trip per group,
+and a caller cancelled before its request leaves has nothing sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
-import functools
-import math
+import logging
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ._redis_wire import Group, RedisLink
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     import redis.asyncio
-    from redis.asyncio.connection import AbstractConnection
 
-__all__ = ["MAX_BATCH", "Command", "CommandBatcher", "pack_command_py"]
+__all__ = ["MAX_BATCH", "Command", "CommandBatcher", "pack_command", "pack_command_py"]
+
+_log = logging.getLogger("nyx_sessions.stores.redis")
 
 Command: TypeAlias = "tuple[Any, ...]"
 """One Redis command: its name and arguments (str, bytes, int or float)."""
 
 MAX_BATCH = 16
-"""Command groups per pipeline at most.
-
-Measured with 32 concurrent updates: 16 and 24 were fastest, 8 and 12 slower (more
-writes), one batch per turn slowest (this process and Redis waited for each other).
-"""
-
-_Waiter: TypeAlias = "tuple[bytes, int, asyncio.Future[list[Any]]]"
-"""A caller's group: its commands packed, how many they are, where its replies go."""
+"""Command groups per request at most."""
 
 
 class CommandBatcher:
-    """Sends the command groups queued in one event-loop turn as one pipeline.
+    """Writes the command groups queued in one event-loop turn as one request.
 
     Parameters
     ----------
     client:
-        The client whose connection pool carries the batches (and whose retry policy
-        applies to them); each batch in flight holds one connection.
+        The client whose connection pool provides the connection (opened by redis-py,
+        with the client's address, credentials and timeouts). The batcher holds one
+        connection of that pool until :meth:`aclose`.
     """
 
-    __slots__ = ("_client", "_in_flight", "_open")
+    __slots__ = ("_client", "_closed", "_connecting", "_flushing", "_link", "_queue", "sent")
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self._client = client
-        self._open: list[_Waiter] | None = None  # the batch that still takes groups
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._link: RedisLink | None = None
+        self._queue: list[Group] = []  # groups of this turn, written at its end
+        self._flushing = False  # a write is scheduled for the end of this turn
+        self._connecting: asyncio.Task[None] | None = None
+        self._closed = False
+        self.sent = 0
+        """Requests written (each one write, however many commands it holds)."""
+
+    def send(self, packed: bytes, count: int) -> asyncio.Future[list[Any]]:
+        """Queue ``count`` packed commands for this turn's request; await their replies.
+
+        The future's result is the list of the ``count`` replies, a ``ResponseError`` in
+        place of each command that Redis refused. Its exception is a
+        ``redis.exceptions.ConnectionError`` or ``TimeoutError`` when the connection
+        failed (or could not be opened) before all of them came.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        if self._closed:
+            future.set_exception(RedisConnectionError("the command batcher is closed"))
+            return future
+        self._queue.append(Group(packed, count, future))
+        if not self._flushing:
+            # After every callback already queued in this turn: what the tasks woken in
+            # this turn send goes along.
+            self._flushing = True
+            loop.call_soon(self._flush)
+        return future
+
+    async def connect(self) -> bool:
+        """Open the connection now rather than with the first request; True when open."""
+        link = self._link
+        if link is not None and link.alive:
+            return True
+        if self._closed:
+            return False
+        await asyncio.shield(self._start_connecting())
+        link = self._link
+        return link is not None and link.alive
 
     async def run(self, commands: Sequence[Command]) -> list[Any]:
-        """Send ``commands`` with the next batch; return their replies, in order.
+        """Send ``commands`` with this turn's request; return their replies, in order.
 
         A command that Redis refused has its ``ResponseError`` in place of its reply.
 
         Raises
         ------
         redis.exceptions.RedisError, OSError
-            The batch as a whole failed (the server is unreachable, a timeout).
+            The request as a whole failed (the server is unreachable, a timeout).
+        TypeError
+            A command has an argument that cannot be sent (this caller's only).
         """
-        packed = b"".join(map(_pack_command, commands))  # a bad argument fails its caller only
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Any]] = loop.create_future()
-        batch = self._open
-        if batch is None or len(batch) >= MAX_BATCH:
-            # The task's first step comes after every callback of this turn, so what
-            # the other tasks queue meanwhile goes along.
-            batch = self._open = []
-            task = loop.create_task(self._send(batch))
-            self._in_flight.add(task)
-            task.add_done_callback(functools.partial(self._done, batch))
-        batch.append((packed, len(commands), future))
-        return await future
+        packed = b"".join(map(pack_command, commands))  # a bad argument fails its caller only
+        return await self.send(packed, len(commands))
 
-    async def drain(self, wait: float) -> None:
-        """Let the batches queued or in flight finish for up to ``wait`` s, then cancel them."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait):
-                while self._in_flight:
-                    await asyncio.wait(set(self._in_flight))
-        for task in list(self._in_flight):
-            task.cancel()
-        if self._in_flight:
-            await asyncio.wait(set(self._in_flight))
+    async def aclose(self, wait: float) -> None:
+        """Let the requests queued or in flight finish for up to ``wait`` s, then close.
 
-    async def _send(self, batch: list[_Waiter]) -> None:
-        if self._open is batch:
-            self._open = None  # closed: the groups queued from now on go in the next one
-        # A caller cancelled before its batch left has its group dropped: no lease is
-        # taken that nobody would give back.
-        batch = [waiter for waiter in batch if not waiter[2].done()]
-        if not batch:
+        The callers still waiting after that get an error; the connection goes back to
+        the pool. Idempotent.
+        """
+        if self._closed:
             return
-        try:
-            replies = await self._exchange(
-                b"".join(packed for packed, _, _ in batch), sum(size for _, size, _ in batch)
-            )
-        except Exception as error:
-            _fail(batch, error)
-            return  # the callers have the error; the task ends quietly
-        start = 0
-        for _, size, future in batch:
-            if not future.done():  # its caller may have been cancelled meanwhile
-                future.set_result(replies[start : start + size])
-            start += size
+        self._closed = True
+        outstanding = [group.future for group in self._queue]
+        if self._link is not None:
+            outstanding += self._link.pending_futures()
+        if outstanding:
+            await asyncio.wait(outstanding, timeout=wait)
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        queue, self._queue = self._queue, []
+        _fail(queue, RedisConnectionError("the request was cancelled before its reply came"))
+        link, self._link = self._link, None
+        if link is not None:
+            link.fail(RedisConnectionError("the request was cancelled before its reply came"))
+            await link.release(self._client.connection_pool)
 
-    def _done(self, batch: list[_Waiter], task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        if self._open is batch:
-            self._open = None  # cancelled before it started (the loop closes): never reused
-        # Cancelled (the store closes, or the loop does), even before its first step: no
-        # caller is left waiting for a reply that will not come.
-        _fail(batch, RedisConnectionError("the request was cancelled before its reply came"))
+    def _flush(self) -> None:
+        self._flushing = False
+        link = self._link
+        if link is None or not link.alive:
+            if self._queue:
+                self._start_connecting()
+            return  # the connection, once open, writes what is queued
+        if not link.waiting:
+            self._write(link)
+        # else: written as soon as the request in flight is answered (_answered)
 
-    async def _exchange(self, packed: bytes, count: int) -> list[Any]:
-        """Send ``packed`` (``count`` commands) on one pooled connection; read the replies."""
+    def _answered(self) -> None:
+        link = self._link
+        if self._queue and link is not None and link.alive:
+            self._write(link)
+
+    def _write(self, link: RedisLink) -> None:
+        queue = self._queue
+        # A caller cancelled before its request left has its group dropped: no lease is
+        # taken that nobody would give back.
+        groups = [group for group in queue[:MAX_BATCH] if not group.future.done()]
+        self._queue = queue[MAX_BATCH:]
+        if groups:
+            link.send(b"".join([group.packed for group in groups]), groups)
+            self.sent += 1
+
+    def _start_connecting(self) -> asyncio.Task[None]:
+        task = self._connecting
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._connect(), name="nyx-redis-connect")
+            task.add_done_callback(self._connected)
+            self._connecting = task
+        return task
+
+    def _connected(self, task: asyncio.Task[None]) -> None:
+        if self._connecting is task:
+            self._connecting = None
+        if task.cancelled():  # the store closes, or the loop does; maybe before it began
+            queue, self._queue = self._queue, []
+            _fail(queue, RedisConnectionError("the request was cancelled before it left"))
+
+    async def _connect(self) -> None:
+        """Open a new connection (giving the dead one back), then write what is queued."""
         pool = self._client.connection_pool
-        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            replies: list[Any] = await conn.retry.call_with_retry(
-                lambda: _send_and_read(conn, packed, count), lambda _error: conn.disconnect()
-            )
-        finally:
-            await pool.release(conn)
-        return replies
+            dead, self._link = self._link, None
+            if dead is not None:
+                await dead.release(pool)
+            link = await RedisLink.open(pool)
+        except Exception as error:
+            self._connecting = None
+            queue, self._queue = self._queue, []
+            _fail(queue, error)
+            _log.debug("No connection to Redis: %s", error)
+            return
+        self._connecting = None
+        if self._closed:
+            await link.release(pool)
+            return
+        link.on_answered = self._answered
+        self._link = link
+        self._flush()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else repr(self._link)
+        return f"<CommandBatcher {len(self._queue)} queued, {state}>"
 
 
-async def _send_and_read(conn: AbstractConnection, packed: bytes, count: int) -> list[Any]:
-    await conn.send_packed_command(packed)
-    replies: list[Any] = []
-    try:
-        # One deadline for the whole batch rather than one per reply: the replies come
-        # together, and a timer per reply cost about a tenth of the updates per second.
-        async with asyncio.timeout(conn.socket_timeout):
-            for _ in range(count):
-                try:
-                    replies.append(await conn.read_response(timeout=math.inf))
-                except ResponseError as error:
-                    replies.append(error)
-    except TimeoutError:
-        await conn.disconnect(nowait=True)  # unread replies would answer the next batch
-        raise RedisTimeoutError("Timeout reading from Redis") from None
-    return replies
+def _fail(groups: list[Group], error: BaseException) -> None:
+    for group in groups:
+        group.fail(error)
 
 
 def pack_command_py(command: Command) -> bytes:
@@ -186,24 +232,8 @@ def pack_command_py(command: Command) -> bytes:
     return b"".join(out)
 
 
-_pack_command: Callable[[Command], bytes]
+pack_command: Callable[[Command], bytes]
 try:
-    from hiredis import pack_command as _pack_command
+    from hiredis import pack_command
 except ImportError:  # hiredis is optional: the redis extra installs it
-    _pack_command = pack_command_py
-
-
-def _fail(batch: list[_Waiter], error: Exception) -> None:
-    for _, _, future in batch:
-        if not future.done():
-            future.set_exception(_own_copy(error))
-
-
-def _own_copy(error: Exception) -> Exception:
-    """Give one caller the batch's error: same class, message and cause, its own object."""
-    try:
-        clone = copy.copy(error)
-    except Exception:  # an exception class that cannot be rebuilt from its args
-        return error
-    clone.__cause__ = error.__cause__
-    return clone.with_traceback(error.__traceback__)
+    pack_command = pack_command_py

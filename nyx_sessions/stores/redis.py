@@ -197,6 +197,7 @@ class RedisStore:
             return
         with contextlib.suppress(StoreError):
             await self._load_scripts()
+        await self._batcher.connect()  # False while Redis is down: the first request retries
         await self._notices.start()
 
     async def aclose(self) -> None:
@@ -206,7 +207,7 @@ class RedisStore:
         self._closed = True
         if not await self._notices.stop():
             _log.warning("The Redis end listener of %r did not stop in time", self)
-        await self._batcher.drain(_DRAIN_WAIT)
+        await self._batcher.aclose(_DRAIN_WAIT)
         if self._owns_client:
             await self._client.aclose()
 

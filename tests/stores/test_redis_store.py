@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 import pytest
-from redis.asyncio import Connection, ConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
 
 from nyx_sessions.codecs.state import StateCodec
 from nyx_sessions.end import EndCode, SessionEndData
@@ -26,6 +26,7 @@ from nyx_sessions.stores.redis import RedisStore
 from nyx_sessions.testing.clock import ManualClock
 
 from .conftest import make_client
+from .counting import CountingConnection, requests_sent
 from .test_store_contract import LEASE, acquire_copy, make_record
 
 if TYPE_CHECKING:
@@ -364,16 +365,6 @@ async def test_a_retried_commit_is_recognised(
 # -- costs -----------------------------------------------------------------------------------
 
 
-class CountingConnection(Connection):
-    """Counts requests sent: a pipeline is one, however many commands it holds."""
-
-    sent = 0
-
-    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        type(self).sent += 1
-        await super().send_packed_command(command, check_health)
-
-
 @pytest.fixture
 async def counting_store(
     redis_server: RedisServer, redis_client: Redis, clock: ManualClock
@@ -384,7 +375,7 @@ async def counting_store(
     client = Redis.from_pool(pool)
     store = RedisStore(client, clock=clock)
     try:
-        await store.open()  # loads the scripts
+        await store.open()  # loads the scripts, opens the store's connection
         await client.ping()  # a connection is open: handshakes do not count
         yield store
     finally:
@@ -396,18 +387,18 @@ async def test_round_trips_per_operation(counting_store: RedisStore, clock: Manu
     store = counting_store
 
     async def trips(operation: Awaitable[Any]) -> int:
-        before = CountingConnection.sent
+        before = requests_sent(store)
         await operation
-        return CountingConnection.sent - before
+        return requests_sent(store) - before
 
     record = make_record(deadline=clock.now() + 60)
     # start = create + commit
     assert await trips(store.create(record, lease_owner="A", lease=LEASE)) == 1
     assert await trips(store.commit(record, lease_owner="A", release=True)) == 1
     # update = acquire + commit
-    before = CountingConnection.sent
+    before = requests_sent(store)
     loaded = await store.acquire("s1", lease_owner="B", lease=LEASE, wait=1.0)
-    assert CountingConnection.sent - before == 1
+    assert requests_sent(store) - before == 1
     assert loaded is not None
     loaded.deadline = clock.now() + 120
     assert await trips(store.commit(loaded, lease_owner="B", release=True)) == 1
