@@ -129,24 +129,7 @@ class StateCodec:
         RecordTooLargeError
             The encoded record is larger than ``max_record_size``.
         """
-        fields: list[Any] = [
-            FORMAT_VERSION,
-            _check(record.session_id, str, "session_id"),
-            _check(record.session_type, str, "session_type"),
-            _check(record.owner_id, int, "owner_id"),
-            _check_optional(record.guild_id, int, "guild_id"),
-            _check_optional(record.channel_id, int, "channel_id"),
-            _check_optional(record.message_id, int, "message_id"),
-            _check(record.data, dict, "data"),
-            _check(record.data_version, int, "data_version"),
-            _float(record.created_at, "created_at"),
-            _optional_float(record.ttl, "ttl"),
-            _optional_float(record.deadline, "deadline"),
-            _optional_float(record.hard_deadline, "hard_deadline"),
-            _check(record.revision if revision is None else revision, int, "revision"),
-            record.result,
-            _ints(record.recent, "recent"),
-        ]
+        fields = _fields_v1(record, record.revision if revision is None else revision)
         try:
             raw = self._packb(fields)
         except _PACK_ERRORS as error:
@@ -429,8 +412,44 @@ def _record_v1(fields: list[Any]) -> SessionRecord:
         result,
         *rest,
     ) = fields
-    bad = CorruptRecordError
     recent = rest[0] if rest else []
+    # The common case in one expression (each record is read on every update); the
+    # checks below say what is wrong when it fails.
+    if (
+        type(session_id) is str
+        and type(session_type) is str
+        and type(owner_id) is int
+        and (guild_id is None or type(guild_id) is int)
+        and (channel_id is None or type(channel_id) is int)
+        and (message_id is None or type(message_id) is int)
+        and type(data) is dict
+        and type(data_version) is int
+        and type(created_at) is float
+        and (ttl is None or type(ttl) is float)
+        and (deadline is None or type(deadline) is float)
+        and (hard_deadline is None or type(hard_deadline) is float)
+        and type(revision) is int
+        and type(recent) is list
+        and _all_ints(recent)
+    ):
+        return SessionRecord(
+            session_id,
+            session_type,
+            owner_id,
+            guild_id,
+            channel_id,
+            message_id,
+            data,
+            data_version,
+            created_at,
+            ttl,
+            deadline,
+            hard_deadline,
+            revision,
+            result,
+            tuple(recent),
+        )
+    bad = CorruptRecordError
     if type(recent) is not list or not _all_ints(recent):
         raise bad("record.recent: expected a list of interaction ids")
     return SessionRecord(
@@ -450,6 +469,67 @@ def _record_v1(fields: list[Any]) -> SessionRecord:
         result=result,
         recent=tuple(recent),
     )
+
+
+def _fields_v1(record: SessionRecord, revision: int) -> list[Any]:
+    """Return the fields of ``record`` in format 1, checked (numbers made floats)."""
+    guild_id, channel_id, message_id = record.guild_id, record.channel_id, record.message_id
+    ttl, deadline, hard_deadline = record.ttl, record.deadline, record.hard_deadline
+    recent = record.recent
+    # The common case in one expression (a record is written on every update); the
+    # careful path below converts ints to floats and says what is wrong.
+    if (
+        type(record.session_id) is str
+        and type(record.session_type) is str
+        and type(record.owner_id) is int
+        and (guild_id is None or type(guild_id) is int)
+        and (channel_id is None or type(channel_id) is int)
+        and (message_id is None or type(message_id) is int)
+        and type(record.data) is dict
+        and type(record.data_version) is int
+        and type(record.created_at) is float
+        and (ttl is None or type(ttl) is float)
+        and (deadline is None or type(deadline) is float)
+        and (hard_deadline is None or type(hard_deadline) is float)
+        and type(revision) is int
+        and _all_ints(recent)
+    ):
+        return [
+            FORMAT_VERSION,
+            record.session_id,
+            record.session_type,
+            record.owner_id,
+            guild_id,
+            channel_id,
+            message_id,
+            record.data,
+            record.data_version,
+            record.created_at,
+            ttl,
+            deadline,
+            hard_deadline,
+            revision,
+            record.result,
+            list(recent),
+        ]
+    return [
+        FORMAT_VERSION,
+        _check(record.session_id, str, "session_id"),
+        _check(record.session_type, str, "session_type"),
+        _check(record.owner_id, int, "owner_id"),
+        _check_optional(guild_id, int, "guild_id"),
+        _check_optional(channel_id, int, "channel_id"),
+        _check_optional(message_id, int, "message_id"),
+        _check(record.data, dict, "data"),
+        _check(record.data_version, int, "data_version"),
+        _float(record.created_at, "created_at"),
+        _optional_float(ttl, "ttl"),
+        _optional_float(deadline, "deadline"),
+        _optional_float(hard_deadline, "hard_deadline"),
+        _check(revision, int, "revision"),
+        record.result,
+        _ints(recent, "recent"),
+    ]
 
 
 def _check(value: Any, cls: type[_T], name: str, error: type[Exception] = StateEncodeError) -> _T:

@@ -74,8 +74,9 @@ from ..errors import (
     StoreUnavailableError,
 )
 from . import _redis_scripts as lua
-from ._redis_batch import Command, CommandBatcher
+from ._redis_batch import Command, CommandBatcher, pack_command
 from ._redis_notices import EndNotices
+from ._redis_requests import RequestPacker
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -125,6 +126,7 @@ class RedisStore:
         "_notices",
         "_owns_client",
         "_prefix",
+        "_requests",
         "_scripts",
         "_shas",
         "_writes",
@@ -154,6 +156,7 @@ class RedisStore:
             name: client.register_script(getattr(lua, name)) for name in lua.__all__
         }
         self._shas = {name: script.sha for name, script in self._scripts.items()}
+        self._requests = RequestPacker(prefix, self._shas)
         self._batcher = CommandBatcher(client)
         self._notices = EndNotices(client, f"{prefix}:ends", self._codec, self._instance)
         self._closed = False
@@ -233,8 +236,7 @@ class RedisStore:
             commands.append(("ZADD", self._deadlines, record.deadline, sid))
         commands.append(("SADD", self._types, session_type))
         commands.append(("ZADD", self._type_key(session_type), self._index_expiry(record), sid))
-        with self._translate("create"):
-            created = (await self._run(commands))[0]
+        created = (await self._run(commands, "create"))[0]
         if not created:
             await self._repair_index(sid, record.deadline, session_type)
             raise StoreError(f"session {sid} already exists")
@@ -245,10 +247,9 @@ class RedisStore:
         """Load a record without taking its lease, or None."""
         rec = self._keys(session_id)[0]
         try:
-            with self._translate("get"):
-                [(rev, body, session_type)] = await self._run(
-                    [("HMGET", rec, "rev", "body", "type")]
-                )
+            [(rev, body, session_type)] = await self._run(
+                [("HMGET", rec, "rev", "body", "type")], "get"
+            )
         except StoreError as error:
             if not _is_wrongtype(error):
                 raise
@@ -261,14 +262,12 @@ class RedisStore:
         self, session_id: str, *, lease_owner: str, lease: float, wait: float
     ) -> SessionRecord | None:
         """Take the lease of ``session_id`` (waiting up to ``wait`` s) and load its record."""
-        rec, lease_key, _ = self._keys(session_id)
+        request = self._requests.acquire(session_id, lease_owner, _ms(lease))
         loop = asyncio.get_running_loop()
         give_up, give_up_clock = loop.time() + wait, self._clock.now() + wait
         pause = _FIRST_PAUSE
-        command = self._evalsha("ACQUIRE", rec, lease_key, lease_owner, _ms(lease))
         while True:
-            with self._translate("acquire"):
-                reply = (await self._run([command]))[0]
+            reply = (await self._send(request, 1, "acquire"))[0]
             status = reply[0]
             if status == 0:
                 return None
@@ -286,23 +285,20 @@ class RedisStore:
 
     async def commit(self, record: SessionRecord, *, lease_owner: str, release: bool) -> int:
         """Save ``record`` if its revision is current and the lease is ours; one round trip."""
-        sid, session_type = record.session_id, record.session_type
-        rec, lease_key, _ = self._keys(sid)
+        sid, session_type, deadline = record.session_id, record.session_type, record.deadline
         revision = record.revision + 1
         body = self._codec.encode_record(record, revision=revision)
-        args = [lease_owner, record.revision, body, _text(record.deadline)]
-        args += [self._backstop_ms(record), "1" if release else "0", self._write_token()]
-
-        commands = [
-            self._evalsha("COMMIT", rec, lease_key, *args),
-            ("ZREM", self._deadlines, sid)
-            if record.deadline is None
-            else ("ZADD", self._deadlines, record.deadline, sid),
-            # XX: a refused commit of a removed session must not bring its entry back.
-            ("ZADD", self._type_key(session_type), "XX", self._index_expiry(record), sid),
-        ]
-        with self._translate("commit"):
-            reply = (await self._run(commands))[0]
+        now = self._clock.now()
+        if deadline is None:
+            backstop_ms, index_expiry = 0, math.inf
+        else:
+            backstop = max(deadline - now, 0.0) + _BACKSTOP
+            backstop_ms, index_expiry = _ms(backstop), now + backstop
+        request = self._requests.commit(
+            sid, session_type, lease_owner, record.revision, body, deadline, backstop_ms,
+            release, self._write_token(), index_expiry,
+        )  # fmt: skip
+        reply = (await self._send(request, 3, "commit"))[0]
         if reply[0] == 1:
             record.revision = revision
             return revision
@@ -317,9 +313,7 @@ class RedisStore:
 
     async def release(self, session_id: str, *, lease_owner: str) -> None:
         """Give the lease back if ``lease_owner`` still holds it."""
-        command = ("EVALSHA", self._shas["RELEASE"], 1, self._keys(session_id)[1], lease_owner)
-        with self._translate("release"):
-            await self._run([command])
+        await self._send(self._requests.release(session_id, lease_owner), 1, "release")
 
     async def remove(self, session_id: str) -> bool:
         """Delete the record, its lease and its index entries; True for one caller only."""
@@ -331,9 +325,9 @@ class RedisStore:
         # (the session's own among them, as it was acquired first) is safe and saves a
         # round trip.
         commands += [("ZREM", self._type_key(name), session_id) for name in known]
+        removed, raw_type = (await self._run(commands, "remove"))[0]
+        session_type = raw_type.decode(errors="replace")
         with self._translate("remove"):
-            removed, raw_type = (await self._run(commands))[0]
-            session_type = raw_type.decode(errors="replace")
             if removed and session_type and session_type not in known:
                 await self._client.zrem(self._type_key(session_type), session_id)
                 self._known_types.add(session_type)
@@ -505,18 +499,29 @@ class RedisStore:
         """Build the command that runs script ``name`` on one session's record and lease."""
         return ("EVALSHA", self._shas[name], 2, rec, lease_key, *args)
 
-    async def _run(self, commands: list[Command]) -> list[Any]:
-        """Send ``commands`` in the next batch; reload the scripts on NOSCRIPT.
+    async def _run(self, commands: list[Command], action: str) -> list[Any]:
+        """Send ``commands`` in the next batch (see :meth:`_send`)."""
+        return await self._send(b"".join(map(pack_command, commands)), len(commands), action)
 
-        Raises the first error reply among them (after a NOSCRIPT of the first command,
-        which is retried once the scripts are loaded again).
+    async def _send(self, request: bytes, count: int, action: str) -> list[Any]:
+        """Send a request of ``count`` packed commands in the next batch; their replies.
+
+        A NOSCRIPT of the first command reloads the scripts and sends it again. Raises
+        StoreUnavailableError when Redis cannot be reached, and StoreError for the
+        first error reply among them (the ``ResponseError`` is its cause).
         """
+        self._ensure_open()
         for _ in range(2):
-            replies = await self._batcher.run(commands)
+            try:
+                replies = await self._batcher.send(request, count)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+                raise StoreUnavailableError(f"Redis is unreachable ({action}): {error}") from error
+            except RedisError as error:
+                raise StoreError(f"Redis refused {action}: {error}") from error
             if not isinstance(replies[0], NoScriptError):
                 for reply in replies:
-                    if isinstance(reply, Exception):
-                        raise reply
+                    if isinstance(reply, ResponseError):
+                        raise StoreError(f"Redis refused {action}: {reply}") from reply
                 return replies
             await self._load_scripts()  # the server restarted or its scripts were flushed
         raise StoreError("Redis keeps forgetting the store's scripts")
