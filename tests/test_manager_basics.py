@@ -780,3 +780,47 @@ async def test_aclose_gives_up_on_an_update_that_does_not_finish(
         await click.wait_answered(1)
         assert click.ephemeral
         assert click.message is not None and "try again" in click.message.content
+
+
+async def test_aclose_right_after_clicks_arrive_answers_every_one(
+    offline: OfflineDiscord, clock: ManualClock
+) -> None:
+    """Clicks still queued for their first step when the manager closes are answered too."""
+    alice = offline.add_member("alice")
+    manager = SessionManager(offline.client, clock=clock, close_timeout=0.05)
+
+    class Stuck(Probe):
+        pass
+
+    Stuck.gate = asyncio.Event()  # never set: every handler that runs waits for ever
+    messages = []
+    for _ in range(3):
+        await start(offline, manager, Stuck, alice)
+        messages.append(offline.messages[-1])
+    # Parsed in one loop turn, then the manager closes before any of them ran.
+    clicks = [await offline.click(alice, m, label="go", wait=False) for m in messages]
+    await asyncio.wait_for(manager.aclose(), 2)
+    for click in clicks:
+        await click.wait_answered(1)
+        assert click.ephemeral
+        assert click.message is not None and "try again" in click.message.content
+    assert len(manager._arrivals) == 0 and not manager._tasks
+
+
+async def test_aclose_answers_clicks_whose_task_was_cancelled_before_they_ran(
+    offline: OfflineDiscord, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+    manager = SessionManager(offline.client, clock=clock, close_timeout=0.05)
+    await start(offline, manager, Probe, alice)
+    message = offline.messages[-1]
+    click = await offline.click(alice, message, label="go", wait=False)
+    (task,) = manager._tasks  # the task that would take the click's first step
+    task.cancel()  # as aclose cancels work that outlives close_timeout
+    await asyncio.gather(task, return_exceptions=True)
+    assert len(manager._arrivals) == 1 and not click.answered
+    await asyncio.wait_for(manager.aclose(), 2)
+    await click.wait_answered(1)
+    assert click.ephemeral
+    assert click.message is not None and "try again" in click.message.content
+    assert len(manager._arrivals) == 0
