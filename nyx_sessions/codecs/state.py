@@ -159,7 +159,7 @@ class StateCodec:
         # The common case in one call: a well-formed record of this release's format.
         # Anything else (a newer or older format, bad bytes) takes the careful path below,
         # which reads the version before anything that a newer format may have changed.
-        with contextlib.suppress(Exception):
+        try:
             fields = msgpack.unpackb(
                 raw, raw=False, strict_map_key=False, ext_hook=self._ext_hook, use_list=True
             )
@@ -170,6 +170,8 @@ class StateCodec:
                 and fields[0] == FORMAT_VERSION
             ):
                 return _record_v1(fields[1:])
+        except Exception:  # the careful path below says what is wrong
+            pass
         try:
             unpacker = msgpack.Unpacker(
                 raw=False,

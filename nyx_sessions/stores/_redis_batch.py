@@ -82,10 +82,13 @@ class CommandBatcher:
             return future
         self._queue.append(Group(packed, count, future))
         if not self._flushing:
-            # After every callback already queued in this turn: what the tasks woken in
-            # this turn send goes along.
-            self._flushing = True
-            loop.call_soon(self._flush)
+            link = self._link
+            if link is None or not link.waiting:
+                # After every callback already queued in this turn: what the tasks woken
+                # in this turn send goes along.
+                self._flushing = True
+                loop.call_soon(self._flush)
+            # else: written as soon as the request in flight is answered (_idle)
         return future
 
     async def connect(self) -> bool:
@@ -148,22 +151,30 @@ class CommandBatcher:
             return  # the connection, once open, writes what is queued
         if not link.waiting:
             self._write(link)
-        # else: written as soon as the request in flight is answered (_answered)
+        # else: written as soon as the request in flight is answered (_idle)
 
-    def _answered(self) -> None:
+    def _idle(self) -> None:
+        """Write what was queued meanwhile: the link's request was answered, or it died."""
+        if not self._queue or self._closed:
+            return
         link = self._link
-        if self._queue and link is not None and link.alive:
+        if link is not None and link.alive:
             self._write(link)
+        else:
+            self._start_connecting()
 
     def _write(self, link: RedisLink) -> None:
+        """Write up to :data:`MAX_BATCH` queued groups as one request."""
         queue = self._queue
-        # A caller cancelled before its request left has its group dropped: no lease is
-        # taken that nobody would give back.
-        groups = [group for group in queue[:MAX_BATCH] if not group.future.done()]
-        self._queue = queue[MAX_BATCH:]
-        if groups:
-            link.send(b"".join([group.packed for group in groups]), groups)
-            self.sent += 1
+        while queue:
+            # A caller cancelled before its request left has its group dropped: no lease
+            # is taken that nobody would give back.
+            groups = [group for group in queue[:MAX_BATCH] if not group.future.done()]
+            queue = self._queue = queue[MAX_BATCH:]
+            if groups:
+                link.send(b"".join([group.packed for group in groups]), groups)
+                self.sent += 1
+                return
 
     def _start_connecting(self) -> asyncio.Task[None]:
         task = self._connecting
@@ -198,7 +209,7 @@ class CommandBatcher:
         if self._closed:
             await link.release(pool)
             return
-        link.on_answered = self._answered
+        link.on_idle = self._idle
         self._link = link
         self._flush()
 

@@ -12,29 +12,52 @@ same command: the tests compare them.
 
 from __future__ import annotations
 
+import enum
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["RequestPacker", "bulk_format", "float_text"]
+__all__ = ["Packed", "RequestPacker", "bulk_format", "expiry_text", "float_text"]
 
 
-def bulk_format(head: list[bytes], variable: int) -> bytes:
-    """Return a ``%`` format for a command: ``head`` as given, then ``variable`` arguments.
+class Packed(enum.Enum):
+    """An argument of :func:`bulk_format` that comes as one value, already packed."""
 
-    Each variable argument takes two values, its length and its bytes.
+    BULK = enum.auto()
+
+
+def bulk_format(*args: bytes | tuple[bytes, bytes] | Packed | None) -> bytes:
+    """Return a ``%`` format that packs one command of ``len(args)`` arguments.
+
+    An argument is constant bytes; ``None`` for a variable one, which takes two values
+    (its length and its bytes); ``(before, after)`` for one that is ``before + x +
+    after`` with a variable ``x``, which takes two values (the whole length and ``x``);
+    or :attr:`Packed.BULK` for one that takes one value, already packed.
     """
-    size = len(head) + variable
-    out = [b"*%d\r\n" % size]
-    out += [b"$%d\r\n%s\r\n" % (len(part), part.replace(b"%", b"%%")) for part in head]
-    out += [b"$%d\r\n%b\r\n"] * variable
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if arg is Packed.BULK:
+            out.append(b"%b")
+        elif arg is None:
+            out.append(b"$%d\r\n%b\r\n")
+        elif isinstance(arg, tuple):
+            before, after = (part.replace(b"%", b"%%") for part in arg)
+            out.append(b"$%d\r\n" + before + b"%b" + after + b"\r\n")
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(arg), arg.replace(b"%", b"%%")))
     return b"".join(out)
 
 
 def float_text(value: float | None) -> bytes:
     """Encode a number as the store's scripts and indexes read it (``repr``; none: empty)."""
     return b"" if value is None else repr(float(value)).encode()
+
+
+def expiry_text(value: float) -> bytes:
+    """Encode an index expiry: whole seconds, rounded up (it only needs to be late enough)."""
+    return b"%d" % (int(value) + 1) if value < math.inf else b"inf"
 
 
 class RequestPacker:
@@ -46,52 +69,59 @@ class RequestPacker:
         The store's key prefix.
     shas:
         The SHA1 of each of the store's scripts, by name.
+    instance:
+        The store's instance id, the first part of its write tokens.
     """
 
     __slots__ = (
         "_acquire",
-        "_commit",
-        "_deadline_add",
-        "_deadline_drop",
+        "_commit_drop",
+        "_commit_move",
+        "_key_sizes",
+        "_owner",
+        "_owner_bulk",
         "_prefix",
         "_release",
-        "_type_refresh",
+        "_token_size",
     )
 
-    def __init__(self, prefix: str, shas: Mapping[str, str]) -> None:
-        self._prefix = prefix.encode()
-        evalsha = b"EVALSHA"
+    def __init__(self, prefix: str, shas: Mapping[str, str], instance: str) -> None:
+        self._prefix = pfx = prefix.encode()
+        rec, lease = (pfx + b":{", b"}:rec"), (pfx + b":{", b"}:lease")
+        self._key_sizes = (len(pfx) + 7, len(pfx) + 9)  # rec and lease, without the id
+        token = (instance.encode() + b".", b"")
+        self._token_size = len(instance) + 1
+        owner = Packed.BULK  # see _owner_of
         # KEYS rec, lease; ARGV owner, lease_ms
-        self._acquire = bulk_format([evalsha, shas["ACQUIRE"].encode(), b"2"], 4)
-        # KEYS rec, lease; ARGV owner, expected_rev, body, deadline, ttl_ms, release, token
-        self._commit = bulk_format([evalsha, shas["COMMIT"].encode(), b"2"], 9)
-        # KEYS lease; ARGV owner
-        self._release = bulk_format([evalsha, shas["RELEASE"].encode(), b"1"], 2)
-        deadlines = self._prefix + b":deadlines"
-        self._deadline_add = bulk_format([b"ZADD", deadlines], 2)
-        self._deadline_drop = bulk_format([b"ZREM", deadlines], 1)
-        # KEY type index (variable), XX, expiry, id: XX, so that a refused commit of a
-        # removed session does not bring its entry back.
-        self._type_refresh = (
-            b"*5\r\n$4\r\nZADD\r\n$%d\r\n%b\r\n$2\r\nXX\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+        self._acquire = bulk_format(
+            b"EVALSHA", shas["ACQUIRE"].encode(), b"2", rec, lease, owner, None
         )
-
-    def keys(self, session_id: str) -> tuple[bytes, bytes]:
-        """Return the record and lease keys of ``session_id``."""
-        base = b"%b:{%b}" % (self._prefix, session_id.encode())
-        return base + b":rec", base + b":lease"
+        # KEYS lease; ARGV owner
+        self._release = bulk_format(b"EVALSHA", shas["RELEASE"].encode(), b"1", lease, owner)
+        # KEYS rec, lease; ARGV owner, expected_rev, body, deadline, ttl_ms, release, token;
+        # then the deadline index, then the type index (XX: a refused commit of a
+        # removed session does not bring its entry back).
+        commit = bulk_format(
+            b"EVALSHA", shas["COMMIT"].encode(), b"2", rec, lease, owner,
+            None, None, None, None, None, token,
+        )  # fmt: skip
+        by_type = bulk_format(b"ZADD", (pfx + b":type:", b""), b"XX", None, None)
+        deadlines = pfx + b":deadlines"
+        self._commit_move = commit + bulk_format(b"ZADD", deadlines, None, None) + by_type
+        self._commit_drop = commit + bulk_format(b"ZREM", deadlines, None) + by_type
+        self._owner, self._owner_bulk = "", b"$0\r\n\r\n"
 
     def acquire(self, session_id: str, owner: str, lease_ms: int) -> bytes:
         """Pack ``ACQUIRE``: take the lease, return the record (one command)."""
-        rec, lease = self.keys(session_id)
-        owner_b, ms = owner.encode(), b"%d" % lease_ms
+        sid, ms = session_id.encode(), b"%d" % lease_ms
+        size = len(sid)
+        rec, lease = self._key_sizes
         return self._acquire % (
-            len(rec),
-            rec,
-            len(lease),
-            lease,
-            len(owner_b),
-            owner_b,
+            rec + size,
+            sid,
+            lease + size,
+            sid,
+            self._owner_of(owner),
             len(ms),
             ms,
         )
@@ -106,33 +136,39 @@ class RequestPacker:
         deadline: float | None,
         ttl_ms: int,
         release: bool,
-        token: str,
+        write: int,
         index_expiry: float,
     ) -> bytes:
-        """Pack ``COMMIT`` and the updates of the deadline and type indexes (3 commands)."""
-        rec, lease = self.keys(session_id)
-        owner_b, rev, ttl, tok = owner.encode(), b"%d" % expected, b"%d" % ttl_ms, token.encode()
-        when = float_text(deadline)
-        flag = b"1" if release else b"0"
-        script = self._commit % (
-            len(rec), rec, len(lease), lease, len(owner_b), owner_b, len(rev), rev,
-            len(body), body, len(when), when, len(ttl), ttl, 1, flag, len(tok), tok,
+        """Pack ``COMMIT`` and the updates of the deadline and type indexes (3 commands).
+
+        ``write`` numbers the write among the store's writes (its token's second part).
+        """
+        sid, kind = session_id.encode(), session_type.encode()
+        size = len(sid)
+        rec, lease = self._key_sizes
+        rev, ttl, tok = b"%d" % expected, b"%d" % ttl_ms, b"%d" % write
+        when, expiry = float_text(deadline), expiry_text(index_expiry)
+        script = (
+            rec + size, sid, lease + size, sid, self._owner_of(owner), len(rev), rev,
+            len(body), body, len(when), when, len(ttl), ttl, 1, b"1" if release else b"0",
+            self._token_size + len(tok), tok,
         )  # fmt: skip
-        sid = session_id.encode()
+        by_type = (len(self._prefix) + 6 + len(kind), kind, len(expiry), expiry, size, sid)
         if deadline is None:
-            index = self._deadline_drop % (len(sid), sid)
-        else:
-            index = self._deadline_add % (len(when), when, len(sid), sid)
-        key = b"%b:type:%b" % (self._prefix, session_type.encode())
-        expiry = repr(float(index_expiry)).encode()
-        by_type = self._type_refresh % (len(key), key, len(expiry), expiry, len(sid), sid)
-        return b"".join((script, index, by_type))
+            return self._commit_drop % (*script, size, sid, *by_type)
+        return self._commit_move % (*script, len(when), when, size, sid, *by_type)
 
     def release(self, session_id: str, owner: str) -> bytes:
         """Pack ``RELEASE``: give the lease back if ``owner`` holds it (one command)."""
-        lease = self.keys(session_id)[1]
-        owner_b = owner.encode()
-        return self._release % (len(lease), lease, len(owner_b), owner_b)
+        sid = session_id.encode()
+        return self._release % (self._key_sizes[1] + len(sid), sid, self._owner_of(owner))
+
+    def _owner_of(self, owner: str) -> bytes:
+        """Return the lease owner packed; the last one is kept (a manager has one)."""
+        if owner is not self._owner:
+            data = owner.encode()
+            self._owner, self._owner_bulk = owner, b"$%d\r\n%b\r\n" % (len(data), data)
+        return self._owner_bulk
 
     def __repr__(self) -> str:
         return f"<RequestPacker prefix={self._prefix!r}>"

@@ -90,7 +90,7 @@ class RedisLink(asyncio.Protocol):
         "_timer",
         "_transport",
         "alive",
-        "on_answered",
+        "on_idle",
     )
 
     def __init__(self, connection: AbstractConnection, loop: asyncio.AbstractEventLoop) -> None:
@@ -110,8 +110,8 @@ class RedisLink(asyncio.Protocol):
         self._timeout: float | None = float(timeout) if timeout else None
         self._timer: asyncio.TimerHandle | None = None
         self.alive = not self._transport.is_closing()
-        self.on_answered: Callable[[], None] | None = None
-        """Called when the last group that waited has its replies."""
+        self.on_idle: Callable[[], None] | None = None
+        """Called when no group waits any more: all answered, or the connection failed."""
         self._transport.set_protocol(self)
 
     @classmethod
@@ -151,6 +151,8 @@ class RedisLink(asyncio.Protocol):
         for group in pending:
             group.fail(error)
         self._transport.abort()
+        if self.on_idle is not None:
+            self.on_idle()
 
     async def release(self, pool: ConnectionPool) -> None:
         """Close the socket and give the connection back to ``pool`` (which reopens it)."""
@@ -181,14 +183,14 @@ class RedisLink(asyncio.Protocol):
         else:
             if not pending:
                 self._cancel_timer()
-                if self.on_answered is not None:
-                    self.on_answered()
+                if self.on_idle is not None:
+                    self.on_idle()
 
     def eof_received(self) -> bool:
         return False  # the transport closes itself; connection_lost() follows
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.alive = False
+        was_alive, self.alive = self.alive, False
         self._cancel_timer()
         if self._pending:
             why = f": {exc}" if exc is not None else ""
@@ -199,6 +201,8 @@ class RedisLink(asyncio.Protocol):
                 group.fail(error)
         with contextlib.suppress(Exception):
             self._stream.connection_lost(exc)
+        if was_alive and self.on_idle is not None:
+            self.on_idle()
 
     # -- timeouts --------------------------------------------------------------------------
 

@@ -156,7 +156,7 @@ class RedisStore:
             name: client.register_script(getattr(lua, name)) for name in lua.__all__
         }
         self._shas = {name: script.sha for name, script in self._scripts.items()}
-        self._requests = RequestPacker(prefix, self._shas)
+        self._requests = RequestPacker(prefix, self._shas, self._instance)
         self._batcher = CommandBatcher(client)
         self._notices = EndNotices(client, f"{prefix}:ends", self._codec, self._instance)
         self._closed = False
@@ -256,7 +256,10 @@ class RedisStore:
             return await self._corrupt(session_id, None, b"", None, "the key is not a hash")
         if rev is None and body is None:
             return None
-        return await self._decode(session_id, rev, body, session_type, None)
+        try:
+            return self._parse(session_id, rev, body)
+        except RecordError as error:
+            return await self._refuse(session_id, error, body, session_type, None)
 
     async def acquire(
         self, session_id: str, *, lease_owner: str, lease: float, wait: float
@@ -264,18 +267,24 @@ class RedisStore:
         """Take the lease of ``session_id`` (waiting up to ``wait`` s) and load its record."""
         request = self._requests.acquire(session_id, lease_owner, _ms(lease))
         loop = asyncio.get_running_loop()
-        give_up, give_up_clock = loop.time() + wait, self._clock.now() + wait
+        give_up = loop.time() + wait
+        give_up_clock = None
         pause = _FIRST_PAUSE
         while True:
             reply = (await self._send(request, 1, "acquire"))[0]
             status = reply[0]
+            if status == 1:
+                try:
+                    return self._parse(session_id, reply[1], reply[2])
+                except RecordError as error:
+                    return await self._refuse(session_id, error, reply[2], reply[3], lease_owner)
             if status == 0:
                 return None
-            if status == 1:
-                return await self._decode(session_id, reply[1], reply[2], reply[3], lease_owner)
             if status == 3:
                 return await self._corrupt(session_id, None, b"", None, "the key is not a hash")
             # Either clock may be the one that moves (a manual clock in tests).
+            if give_up_clock is None:
+                give_up_clock = self._clock.now() + wait
             left = give_up - loop.time()
             if left <= 0 or self._clock.now() >= give_up_clock:
                 raise LeaseTimeoutError(f"session {session_id} is busy (lease held elsewhere)")
@@ -296,7 +305,7 @@ class RedisStore:
             backstop_ms, index_expiry = _ms(backstop), now + backstop
         request = self._requests.commit(
             sid, session_type, lease_owner, record.revision, body, deadline, backstop_ms,
-            release, self._write_token(), index_expiry,
+            release, next(self._writes), index_expiry,
         )  # fmt: skip
         reply = (await self._send(request, 3, "commit"))[0]
         if reply[0] == 1:
@@ -510,7 +519,8 @@ class RedisStore:
         StoreUnavailableError when Redis cannot be reached, and StoreError for the
         first error reply among them (the ``ResponseError`` is its cause).
         """
-        self._ensure_open()
+        if self._closed:
+            raise StoreError("the RedisStore is closed")
         for _ in range(2):
             try:
                 replies = await self._batcher.send(request, count)
@@ -533,26 +543,28 @@ class RedisStore:
                 pipe.script_load(script.script)
             await pipe.execute()
 
-    async def _decode(
-        self, sid: str, rev: Any, body: Any, session_type: Any, owner: str | None
-    ) -> SessionRecord:
-        try:
-            if not body:
-                raise CorruptRecordError("the record has no body")
-            record = self._codec.decode_record(body)
-            if record.session_id != sid:
-                raise CorruptRecordError(f"the record belongs to session {record.session_id}")
-            if str(record.revision).encode() != rev:
-                raise CorruptRecordError(f"revision {rev!r} disagrees with the record")
-            self._known_types.add(record.session_type)
-        except CorruptRecordError as error:
-            await self._corrupt(sid, owner, body or b"", session_type, str(error))
-        except RecordVersionError as error:
+    def _parse(self, sid: str, rev: Any, body: Any) -> SessionRecord:
+        """Decode a record read from Redis and check it against its hash's fields."""
+        if not body:
+            raise CorruptRecordError("the record has no body")
+        record = self._codec.decode_record(body)
+        if record.session_id != sid:
+            raise CorruptRecordError(f"the record belongs to session {record.session_id}")
+        if str(record.revision).encode() != rev:
+            raise CorruptRecordError(f"revision {rev!r} disagrees with the record")
+        self._known_types.add(record.session_type)
+        return record
+
+    async def _refuse(
+        self, sid: str, error: RecordError, body: Any, session_type: Any, owner: str | None
+    ) -> NoReturn:
+        """Deal with a record that :meth:`_parse` refused, then raise."""
+        if isinstance(error, RecordVersionError):
             # Not corrupt: a newer release can read it, so leave it where it is.
             if owner is not None:
                 await self.release(sid, lease_owner=owner)
             raise RecordVersionError(f"session {sid}: {error}") from error
-        return record
+        await self._corrupt(sid, owner, body or b"", session_type, str(error))
 
     async def _corrupt(
         self, sid: str, owner: str | None, body: bytes, session_type: Any, why: str

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
 from nyx_sessions.stores._redis_batch import CommandBatcher, pack_command_py
-from nyx_sessions.stores._redis_requests import RequestPacker
+from nyx_sessions.stores._redis_requests import RequestPacker, expiry_text
 from nyx_sessions.stores._redis_wire import MORE, PushNotice, PythonReader, new_reader
 from nyx_sessions.stores.redis import RedisStore
 
@@ -27,35 +27,42 @@ SHAS = {"ACQUIRE": "a" * 40, "COMMIT": "c" * 40, "RELEASE": "r" * 40}
 
 
 def test_acquire_is_packed_as_redis_py_packs_it() -> None:
-    packer = RequestPacker("bot", SHAS)
+    packer = RequestPacker("bot", SHAS, "inst")
     expected = ("EVALSHA", "a" * 40, 2, "bot:{s1}:rec", "bot:{s1}:lease", "owner-é", 30000)
     assert packer.acquire("s1", "owner-é", 30000) == pack_command_py(expected)
+    other = ("EVALSHA", "a" * 40, 2, "bot:{s2}:rec", "bot:{s2}:lease", "B", 5)
+    assert packer.acquire("s2", "B", 5) == pack_command_py(other)  # another owner
 
 
 @pytest.mark.parametrize("deadline", [1_700_000_060.25, None])
 @pytest.mark.parametrize("release", [True, False])
 def test_commit_is_packed_as_redis_py_packs_it(deadline: float | None, release: bool) -> None:
-    packer = RequestPacker("nyx", SHAS)
-    body = b"\x00%d\r\n\xff body with %s and %b"  # format characters stay as they are
+    packer = RequestPacker("n%b", SHAS, "inst")  # format characters stay as they are
+    body = b"\x00%d\r\n\xff body with %s and %b"
     expiry = math.inf if deadline is None else deadline + 3600
-    got = packer.commit(
-        "s1", "tests.Ty pe", "A", 4, body, deadline, 3_660_000, release, "tok.7", expiry
-    )
+    got = packer.commit("s1", "tests.Ty pe", "A", 4, body, deadline, 3_660_000, release, 17, expiry)
     script = (
-        "EVALSHA", "c" * 40, 2, "nyx:{s1}:rec", "nyx:{s1}:lease", "A", 4, body,
-        "" if deadline is None else repr(deadline), 3_660_000, "1" if release else "0", "tok.7",
+        "EVALSHA", "c" * 40, 2, "n%b:{s1}:rec", "n%b:{s1}:lease", "A", 4, body,
+        "" if deadline is None else repr(deadline), 3_660_000, "1" if release else "0",
+        "inst.17",
     )  # fmt: skip
     index = (
-        ("ZREM", "nyx:deadlines", "s1")
+        ("ZREM", "n%b:deadlines", "s1")
         if deadline is None
-        else ("ZADD", "nyx:deadlines", deadline, "s1")
+        else ("ZADD", "n%b:deadlines", deadline, "s1")
     )
-    by_type = ("ZADD", "nyx:type:tests.Ty pe", "XX", expiry, "s1")
+    by_type = ("ZADD", "n%b:type:tests.Ty pe", "XX", expiry_text(expiry), "s1")
     assert got == b"".join(map(pack_command_py, [script, index, by_type]))
 
 
+def test_an_index_expiry_is_rounded_up() -> None:
+    assert expiry_text(1_700_000_000.0) == b"1700000001"
+    assert expiry_text(1_700_000_000.4) == b"1700000001"
+    assert expiry_text(math.inf) == b"inf"
+
+
 def test_release_is_packed_as_redis_py_packs_it() -> None:
-    packer = RequestPacker("nyx", SHAS)
+    packer = RequestPacker("nyx", SHAS, "inst")
     expected = ("EVALSHA", "r" * 40, 1, "nyx:{s1}:lease", "A")
     assert packer.release("s1", "A") == pack_command_py(expected)
 
