@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import enum
+import threading
 import uuid
 import zoneinfo
 from collections.abc import Callable
@@ -66,6 +67,7 @@ _TUPLE, _SET, _FROZENSET, _DATETIME, _DATE, _TIMEDELTA, _UUID, _ENUM = range(1, 
 _FIELDS_V1 = (15, 16)  # the 16th, the recent interaction ids, may be missing
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 _MAX_DEPTH = 512  # msgpack's own nesting limit; the diagnosis walk stops there too
+_INT_ONLY: Final = frozenset((int,))
 _PLAIN = (type(None), bool, int, float, str, bytes, bytearray, memoryview)
 _EXTENDED = (dt.datetime, dt.date, dt.timedelta, uuid.UUID)
 
@@ -95,7 +97,7 @@ class StateCodec:
     True
     """
 
-    __slots__ = ("_enum_by_name", "_enum_names", "max_record_size")
+    __slots__ = ("_enum_by_name", "_enum_names", "_packers", "max_record_size")
 
     def __init__(
         self,
@@ -106,6 +108,9 @@ class StateCodec:
         if max_record_size is not None and max_record_size < 1:
             raise ValueError("max_record_size must be positive or None")
         self.max_record_size = max_record_size
+        # One packer per thread for whole records, made once: a record is written on
+        # every update. Values inside (the ext types' payloads) get packers of their own.
+        self._packers = threading.local()
         self._enum_by_name: dict[str, type[enum.Enum]] = {}
         self._enum_names: dict[type[enum.Enum], str] = {}
         for cls in enums:
@@ -131,7 +136,11 @@ class StateCodec:
         """
         fields = _fields_v1(record, record.revision if revision is None else revision)
         try:
-            raw = self._packb(fields)
+            try:
+                packer = self._packers.packer
+            except AttributeError:
+                packer = self._packers.packer = self._new_packer()
+            raw: bytes = packer.pack(fields)  # resets itself when it fails
         except _PACK_ERRORS as error:
             # The fast path failed: walk the free-form fields to say where and why.
             raise StateEncodeError(
@@ -229,6 +238,9 @@ class StateCodec:
         return self._unpack(raw)
 
     # -- msgpack plumbing ------------------------------------------------------------------
+
+    def _new_packer(self) -> msgpack.Packer:
+        return msgpack.Packer(default=self._default, use_bin_type=True, strict_types=True)
 
     def _packb(self, value: Any) -> bytes:
         # strict_types: subclasses (IntEnum members, OrderedDict, ...) reach _default
@@ -549,7 +561,7 @@ def _check_optional(
 
 def _all_ints(items: Iterable[Any]) -> bool:
     # The types in one pass in C: a record's list of ids is read on every update.
-    return set(map(type, items)) <= {int}
+    return set(map(type, items)) <= _INT_ONLY
 
 
 def _ints(items: Iterable[Any], name: str) -> list[int]:
