@@ -271,7 +271,15 @@ class RedisStore:
         give_up_clock = None
         pause = _FIRST_PAUSE
         while True:
-            reply = (await self._send(request, 1, "acquire"))[0]
+            if self._closed:
+                raise StoreError("the RedisStore is closed")
+            try:
+                replies = await self._batcher.send(request, 1)
+            except (RedisError, OSError) as error:
+                raise _failed("acquire", error) from error
+            reply = replies[0]
+            if type(reply) is not list:  # an error reply: NOSCRIPT is retried, others raise
+                reply = (await self._send(request, 1, "acquire", replies))[0]
             status = reply[0]
             if status == 1:
                 try:
@@ -307,7 +315,15 @@ class RedisStore:
             sid, session_type, lease_owner, record.revision, body, deadline, backstop_ms,
             release, next(self._writes), index_expiry,
         )  # fmt: skip
-        reply = (await self._send(request, 3, "commit"))[0]
+        if self._closed:
+            raise StoreError("the RedisStore is closed")
+        try:
+            replies = await self._batcher.send(request, 3)
+        except (RedisError, OSError) as error:
+            raise _failed("commit", error) from error
+        reply = replies[0]
+        if type(reply) is not list or type(replies[1]) is not int or type(replies[2]) is not int:
+            reply = (await self._send(request, 3, "commit", replies))[0]  # an error reply
         if reply[0] == 1:
             record.revision = revision
             return revision
@@ -512,28 +528,32 @@ class RedisStore:
         """Send ``commands`` in the next batch (see :meth:`_send`)."""
         return await self._send(b"".join(map(pack_command, commands)), len(commands), action)
 
-    async def _send(self, request: bytes, count: int, action: str) -> list[Any]:
+    async def _send(
+        self, request: bytes, count: int, action: str, replies: list[Any] | None = None
+    ) -> list[Any]:
         """Send a request of ``count`` packed commands in the next batch; their replies.
 
-        A NOSCRIPT of the first command reloads the scripts and sends it again. Raises
+        ``replies`` are those of the request already sent once (acquire and commit send
+        it themselves, and come here when a reply is not what they expect). A NOSCRIPT
+        of the first command reloads the scripts and sends it again. Raises
         StoreUnavailableError when Redis cannot be reached, and StoreError for the
         first error reply among them (the ``ResponseError`` is its cause).
         """
-        if self._closed:
-            raise StoreError("the RedisStore is closed")
         for _ in range(2):
-            try:
-                replies = await self._batcher.send(request, count)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-                raise StoreUnavailableError(f"Redis is unreachable ({action}): {error}") from error
-            except RedisError as error:
-                raise StoreError(f"Redis refused {action}: {error}") from error
+            if replies is None:
+                if self._closed:
+                    raise StoreError("the RedisStore is closed")
+                try:
+                    replies = await self._batcher.send(request, count)
+                except (RedisError, OSError) as error:
+                    raise _failed(action, error) from error
             if not isinstance(replies[0], NoScriptError):
                 for reply in replies:
                     if isinstance(reply, ResponseError):
                         raise StoreError(f"Redis refused {action}: {reply}") from reply
                 return replies
             await self._load_scripts()  # the server restarted or its scripts were flushed
+            replies = None
         raise StoreError("Redis keeps forgetting the store's scripts")
 
     async def _load_scripts(self) -> None:
@@ -610,6 +630,13 @@ class RedisStore:
         listening = self._notices.listening.is_set()
         state = "closed" if self._closed else "listening" if listening else "idle"
         return f"<RedisStore prefix={self._prefix!r} instance={self._instance[:8]} {state}>"
+
+
+def _failed(action: str, error: BaseException) -> StoreError:
+    """Return the store error for a request that failed as a whole."""
+    if isinstance(error, RedisConnectionError | RedisTimeoutError | OSError):
+        return StoreUnavailableError(f"Redis is unreachable ({action}): {error}")
+    return StoreError(f"Redis refused {action}: {error}")
 
 
 def _ms(seconds: float) -> int:
