@@ -75,6 +75,7 @@ class RequestPacker:
 
     __slots__ = (
         "_acquire",
+        "_acquire_known",
         "_commit_drop",
         "_commit_move",
         "_key_sizes",
@@ -92,10 +93,10 @@ class RequestPacker:
         token = (instance.encode() + b".", b"")
         self._token_size = len(instance) + 1
         owner = Packed.BULK  # see _owner_of
-        # KEYS rec, lease; ARGV owner, lease_ms
-        self._acquire = bulk_format(
-            b"EVALSHA", shas["ACQUIRE"].encode(), b"2", rec, lease, owner, None
-        )
+        # KEYS rec, lease; ARGV owner, lease_ms, known token (empty, or instance.N)
+        acquire = (b"EVALSHA", shas["ACQUIRE"].encode(), b"2", rec, lease, owner, None)
+        self._acquire = bulk_format(*acquire, b"")
+        self._acquire_known = bulk_format(*acquire, token)
         # KEYS lease; ARGV owner
         self._release = bulk_format(b"EVALSHA", shas["RELEASE"].encode(), b"1", lease, owner)
         # KEYS rec, lease; ARGV owner, expected_rev, body, deadline, ttl_ms, release, token;
@@ -111,20 +112,20 @@ class RequestPacker:
         self._commit_drop = commit + bulk_format(b"ZREM", deadlines, None) + by_type
         self._owner, self._owner_bulk = "", b"$0\r\n\r\n"
 
-    def acquire(self, session_id: str, owner: str, lease_ms: int) -> bytes:
-        """Pack ``ACQUIRE``: take the lease, return the record (one command)."""
+    def acquire(self, session_id: str, owner: str, lease_ms: int, known: int | None) -> bytes:
+        """Pack ``ACQUIRE``: take the lease, return the record (one command).
+
+        ``known`` numbers this store's write whose record the caller still has: the
+        record's body is left out of the reply when Redis still holds that write.
+        """
         sid, ms = session_id.encode(), b"%d" % lease_ms
         size = len(sid)
         rec, lease = self._key_sizes
-        return self._acquire % (
-            rec + size,
-            sid,
-            lease + size,
-            sid,
-            self._owner_of(owner),
-            len(ms),
-            ms,
-        )
+        keys = (rec + size, sid, lease + size, sid, self._owner_of(owner), len(ms), ms)
+        if known is None:
+            return self._acquire % keys
+        write = b"%d" % known
+        return self._acquire_known % (*keys, self._token_size + len(write), write)
 
     def commit(
         self,

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 __all__ = ["ACQUIRE", "CLAIM", "COMMIT", "CREATE", "REINDEX", "RELEASE", "REMOVE", "SET_ASIDE"]
 
-# KEYS: rec, lease. ARGV: owner, lease_ms.
-# {0} no record; {1, rev, body, type} lease taken; {2, pttl} lease held by another;
-# {3} the key is not a hash (corrupt).
+# KEYS: rec, lease. ARGV: owner, lease_ms, known_token ('' for none).
+# {0} no record; {1, rev, body, type} lease taken; {1, rev, '', type, 1} lease taken, and
+# the record is still the one that the write ``known_token`` made (the caller has it);
+# {2, pttl} lease held by another; {3} the key is not a hash (corrupt).
 ACQUIRE = """
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind == 'none' then return {0} end
@@ -22,7 +23,8 @@ if kind ~= 'hash' then return {3} end
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[1] then return {2, redis.call('PTTL', KEYS[2])} end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-local f = redis.call('HMGET', KEYS[1], 'rev', 'body', 'type')
+local f = redis.call('HMGET', KEYS[1], 'rev', 'body', 'type', 'tok')
+if ARGV[3] ~= '' and f[4] == ARGV[3] then return {1, f[1] or '', '', f[3] or '', 1} end
 return {1, f[1] or '', f[2] or '', f[3] or ''}
 """
 

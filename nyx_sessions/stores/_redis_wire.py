@@ -55,14 +55,13 @@ class ReplyReader(Protocol):
 class Group:
     """Commands of one caller, sent together; ``future`` gets their replies in a list."""
 
-    __slots__ = ("count", "future", "packed", "replies", "sent")
+    __slots__ = ("count", "future", "packed", "replies")
 
     def __init__(self, packed: bytes, count: int, future: asyncio.Future[list[Any]]) -> None:
         self.packed = packed
         self.count = count
         self.future = future
         self.replies: list[Any] = []
-        self.sent = 0.0  # loop time when written
 
     def fail(self, error: BaseException) -> None:
         """Give the caller ``error`` (a copy of its own), unless it has its answer already."""
@@ -85,6 +84,7 @@ class RedisLink(asyncio.Protocol):
         "_pending",
         "_reader",
         "_resp3",
+        "_sent_at",
         "_stream",
         "_timeout",
         "_timer",
@@ -109,6 +109,7 @@ class RedisLink(asyncio.Protocol):
         timeout = connection.socket_timeout
         self._timeout: float | None = float(timeout) if timeout else None
         self._timer: asyncio.TimerHandle | None = None
+        self._sent_at = 0.0  # loop time of the request in flight
         self.alive = not self._transport.is_closing()
         self.on_idle: Callable[[], None] | None = None
         """Called when no group waits any more: all answered, or the connection failed."""
@@ -134,14 +135,17 @@ class RedisLink(asyncio.Protocol):
         return [group.future for group in self._pending]
 
     def send(self, packed: bytes, groups: list[Group]) -> None:
-        """Write ``packed`` (the commands of ``groups``, in order) in one write."""
-        now = self._loop.time()
-        for group in groups:
-            group.sent = now
+        """Write ``packed`` (the commands of ``groups``, in order) in one write.
+
+        One request at a time: the previous one has been answered (``waiting`` is 0),
+        so that a timeout counts from when the oldest reply that is waited for was asked.
+        """
         self._pending.extend(groups)
         self._transport.write(packed)
-        if self._timeout is not None and self._timer is None:
-            self._timer = self._loop.call_at(now + self._timeout, self._check_timeout)
+        if self._timeout is not None:
+            self._sent_at = now = self._loop.time()
+            if self._timer is None:
+                self._timer = self._loop.call_at(now + self._timeout, self._check_timeout)
 
     def fail(self, error: BaseException) -> None:
         """Fail every group that waits on this link, and close it."""
@@ -163,11 +167,11 @@ class RedisLink(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        reader, pending = self._reader, self._pending
+        reader, pending, resp3 = self._reader, self._pending, self._resp3
         reader.feed(data)
         try:
             while (reply := reader.gets()) is not MORE:
-                if self._resp3 and isinstance(reply, _PUSH):
+                if resp3 and isinstance(reply, _PUSH):
                     continue  # an out-of-band notice (RESP3), not a reply
                 group = pending[0]
                 replies = group.replies
@@ -210,8 +214,7 @@ class RedisLink(asyncio.Protocol):
         self._timer = None
         if not self._pending or self._timeout is None:
             return
-        oldest = self._pending[0].sent
-        due = oldest + self._timeout
+        due = self._sent_at + self._timeout
         if self._loop.time() >= due:
             _log.warning("Redis did not answer in %ss: connection dropped", self._timeout)
             self.fail(RedisTimeoutError("Timeout reading from Redis"))

@@ -17,7 +17,9 @@ indexes are updated by separate commands sent in the same round trip (pipelined)
 - ``create``: one script inserts the record at revision 1 and takes the lease (SET PX);
   the deadline and the per-type entry ride in the same round trip.
 - ``acquire``: one script takes the lease (free, expired, or already ours) and returns
-  the record; a busy lease is polled with a short backoff, bounded by ``wait``.
+  the record; a busy lease is polled with a short backoff, bounded by ``wait``. When the
+  record is still the one that this store's last commit wrote (its write token says
+  so), the body stays in Redis and the committed record object is handed back.
 - ``commit``: one script checks the lease owner and the revision (the fencing token),
   writes the record, bumps the revision and optionally releases; the deadline rides along.
 - ``claim_expired``: one script on the deadline index moves due ids to ``now + hold``, so
@@ -93,6 +95,7 @@ _BACKSTOP = 3600.0  # seconds a record outlives its deadline in Redis
 _FIRST_PAUSE, _MAX_PAUSE = 0.002, 0.05  # lease polling
 _DRAIN_WAIT = 1.0  # how long aclose() lets the requests in flight finish
 _SCAN_BATCH = 200  # ids per ZSCAN step (and per pipelined read) in scan()
+_REMEMBERED = 16_384  # records of this store's last writes kept, for their next acquire
 
 
 class RedisStore:
@@ -130,6 +133,7 @@ class RedisStore:
         "_scripts",
         "_shas",
         "_writes",
+        "_written",
     )
 
     def __init__(
@@ -151,6 +155,10 @@ class RedisStore:
         self._clock: Clock = clock or LoopClock()
         self._instance = uuid.uuid4().hex
         self._writes = itertools.count(1)
+        # Session id -> (write number, record) of this store's last commit of it, until
+        # the session's next acquire: while Redis still holds that write, the record is
+        # handed back as it is instead of being read and decoded again.
+        self._written: dict[str, tuple[int, SessionRecord]] = {}
         self._known_types: set[str] = set()  # as many as there are session classes
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(getattr(lua, name)) for name in lua.__all__
@@ -264,8 +272,15 @@ class RedisStore:
     async def acquire(
         self, session_id: str, *, lease_owner: str, lease: float, wait: float
     ) -> SessionRecord | None:
-        """Take the lease of ``session_id`` (waiting up to ``wait`` s) and load its record."""
-        request = self._requests.acquire(session_id, lease_owner, _ms(lease))
+        """Take the lease of ``session_id`` (waiting up to ``wait`` s) and load its record.
+
+        When Redis still holds this store's last commit of the session, the record is
+        the very object that was committed then (as the memory store does), unless
+        anything else happened to the session since: another acquire, a failed commit.
+        """
+        written = self._written.pop(session_id, None)  # given back once at most
+        known = None if written is None else written[0]
+        request = self._requests.acquire(session_id, lease_owner, _ms(lease), known)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + wait
         give_up_clock = None
@@ -282,6 +297,11 @@ class RedisStore:
                 reply = (await self._send(request, 1, "acquire", replies))[0]
             status = reply[0]
             if status == 1:
+                if len(reply) == 5:  # still our write: the record is the one committed
+                    if written is not None and str(written[1].revision).encode() == reply[1]:
+                        return written[1]
+                    request = self._requests.acquire(session_id, lease_owner, _ms(lease), None)
+                    continue  # cannot happen; read the record to be sure
                 try:
                     return self._parse(session_id, reply[1], reply[2])
                 except RecordError as error:
@@ -305,7 +325,7 @@ class RedisStore:
         sid, session_type, deadline = record.session_id, record.session_type, record.deadline
         revision = record.revision + 1
         body = self._codec.encode_record(record, revision=revision)
-        now = self._clock.now()
+        now, write = self._clock.now(), next(self._writes)
         if deadline is None:
             backstop_ms, index_expiry = 0, math.inf
         else:
@@ -313,7 +333,7 @@ class RedisStore:
             backstop_ms, index_expiry = _ms(backstop), now + backstop
         request = self._requests.commit(
             sid, session_type, lease_owner, record.revision, body, deadline, backstop_ms,
-            release, next(self._writes), index_expiry,
+            release, write, index_expiry,
         )  # fmt: skip
         if self._closed:
             raise StoreError("the RedisStore is closed")
@@ -326,6 +346,10 @@ class RedisStore:
             reply = (await self._send(request, 3, "commit", replies))[0]  # an error reply
         if reply[0] == 1:
             record.revision = revision
+            written = self._written
+            written[sid] = (write, record)
+            if len(written) > _REMEMBERED:
+                del written[next(iter(written))]  # the oldest: it will be read, that is all
             return revision
         await self._repair_index(sid, record.deadline, session_type)
         if reply[0] == 0:
@@ -338,10 +362,12 @@ class RedisStore:
 
     async def release(self, session_id: str, *, lease_owner: str) -> None:
         """Give the lease back if ``lease_owner`` still holds it."""
+        self._written.pop(session_id, None)
         await self._send(self._requests.release(session_id, lease_owner), 1, "release")
 
     async def remove(self, session_id: str) -> bool:
         """Delete the record, its lease and its index entries; True for one caller only."""
+        self._written.pop(session_id, None)
         rec, lease_key, _ = self._keys(session_id)
         known = sorted(self._known_types)
 

@@ -28,10 +28,11 @@ SHAS = {"ACQUIRE": "a" * 40, "COMMIT": "c" * 40, "RELEASE": "r" * 40}
 
 def test_acquire_is_packed_as_redis_py_packs_it() -> None:
     packer = RequestPacker("bot", SHAS, "inst")
-    expected = ("EVALSHA", "a" * 40, 2, "bot:{s1}:rec", "bot:{s1}:lease", "owner-é", 30000)
-    assert packer.acquire("s1", "owner-é", 30000) == pack_command_py(expected)
-    other = ("EVALSHA", "a" * 40, 2, "bot:{s2}:rec", "bot:{s2}:lease", "B", 5)
-    assert packer.acquire("s2", "B", 5) == pack_command_py(other)  # another owner
+    keys = ("EVALSHA", "a" * 40, 2, "bot:{s1}:rec", "bot:{s1}:lease")
+    expected = (*keys, "owner-é", 30000, "")
+    assert packer.acquire("s1", "owner-é", 30000, None) == pack_command_py(expected)
+    known = (*keys, "B", 5, "inst.42")  # another owner, and a record it wrote
+    assert packer.acquire("s1", "B", 5, 42) == pack_command_py(known)
 
 
 @pytest.mark.parametrize("deadline", [1_700_000_060.25, None])
