@@ -83,14 +83,14 @@ class RedisLink(asyncio.Protocol):
         "_loop",
         "_pending",
         "_reader",
+        "_requests",
         "_resp3",
-        "_sent_at",
         "_stream",
         "_timeout",
         "_timer",
         "_transport",
         "alive",
-        "on_idle",
+        "on_answered",
     )
 
     def __init__(self, connection: AbstractConnection, loop: asyncio.AbstractEventLoop) -> None:
@@ -109,10 +109,11 @@ class RedisLink(asyncio.Protocol):
         timeout = connection.socket_timeout
         self._timeout: float | None = float(timeout) if timeout else None
         self._timer: asyncio.TimerHandle | None = None
-        self._sent_at = 0.0  # loop time of the request in flight
+        # Per request in flight: its last group, and when it was written.
+        self._requests: collections.deque[tuple[Group, float]] = collections.deque()
         self.alive = not self._transport.is_closing()
-        self.on_idle: Callable[[], None] | None = None
-        """Called when no group waits any more: all answered, or the connection failed."""
+        self.on_answered: Callable[[], None] | None = None
+        """Called when a request has all its replies, or when the connection failed."""
         self._transport.set_protocol(self)
 
     @classmethod
@@ -126,37 +127,34 @@ class RedisLink(asyncio.Protocol):
             raise
 
     @property
-    def waiting(self) -> int:
-        """How many groups wait for replies."""
-        return len(self._pending)
+    def in_flight(self) -> int:
+        """How many requests wait for replies."""
+        return len(self._requests)
 
     def pending_futures(self) -> list[asyncio.Future[list[Any]]]:
         """Return the futures of the groups that wait for replies."""
         return [group.future for group in self._pending]
 
     def send(self, packed: bytes, groups: list[Group]) -> None:
-        """Write ``packed`` (the commands of ``groups``, in order) in one write.
-
-        One request at a time: the previous one has been answered (``waiting`` is 0),
-        so that a timeout counts from when the oldest reply that is waited for was asked.
-        """
+        """Write ``packed`` (the commands of ``groups``, in order) as one request."""
+        now = self._loop.time()
         self._pending.extend(groups)
+        self._requests.append((groups[-1], now))
         self._transport.write(packed)
-        if self._timeout is not None:
-            self._sent_at = now = self._loop.time()
-            if self._timer is None:
-                self._timer = self._loop.call_at(now + self._timeout, self._check_timeout)
+        if self._timeout is not None and self._timer is None:
+            self._timer = self._loop.call_at(now + self._timeout, self._check_timeout)
 
     def fail(self, error: BaseException) -> None:
         """Fail every group that waits on this link, and close it."""
         self.alive = False
         self._cancel_timer()
         pending, self._pending = self._pending, collections.deque()
+        self._requests.clear()
         for group in pending:
             group.fail(error)
         self._transport.abort()
-        if self.on_idle is not None:
-            self.on_idle()
+        if self.on_answered is not None:
+            self.on_answered()
 
     async def release(self, pool: ConnectionPool) -> None:
         """Close the socket and give the connection back to ``pool`` (which reopens it)."""
@@ -168,6 +166,8 @@ class RedisLink(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         reader, pending, resp3 = self._reader, self._pending, self._resp3
+        requests = self._requests
+        answered = False
         reader.feed(data)
         try:
             while (reply := reader.gets()) is not MORE:
@@ -180,15 +180,19 @@ class RedisLink(asyncio.Protocol):
                     pending.popleft()
                     if not group.future.done():  # its caller may be gone (cancelled)
                         group.future.set_result(replies)
+                    if group is requests[0][0]:
+                        requests.popleft()
+                        answered = True
         except IndexError:
             self.fail(InvalidResponse("Redis sent a reply that nothing asked for"))
         except Exception as error:  # a protocol error: nothing after it can be trusted
             self.fail(InvalidResponse(f"unreadable reply from Redis: {error}"))
         else:
-            if not pending:
-                self._cancel_timer()
-                if self.on_idle is not None:
-                    self.on_idle()
+            if answered:
+                if not requests:
+                    self._cancel_timer()
+                if self.on_answered is not None:
+                    self.on_answered()
 
     def eof_received(self) -> bool:
         return False  # the transport closes itself; connection_lost() follows
@@ -203,18 +207,19 @@ class RedisLink(asyncio.Protocol):
             pending, self._pending = self._pending, collections.deque()
             for group in pending:
                 group.fail(error)
+        self._requests.clear()
         with contextlib.suppress(Exception):
             self._stream.connection_lost(exc)
-        if was_alive and self.on_idle is not None:
-            self.on_idle()
+        if was_alive and self.on_answered is not None:
+            self.on_answered()
 
     # -- timeouts --------------------------------------------------------------------------
 
     def _check_timeout(self) -> None:
         self._timer = None
-        if not self._pending or self._timeout is None:
+        if not self._requests or self._timeout is None:
             return
-        due = self._sent_at + self._timeout
+        due = self._requests[0][1] + self._timeout
         if self._loop.time() >= due:
             _log.warning("Redis did not answer in %ss: connection dropped", self._timeout)
             self.fail(RedisTimeoutError("Timeout reading from Redis"))

@@ -15,7 +15,12 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from nyx_sessions.errors import StoreUnavailableError
-from nyx_sessions.stores._redis_batch import MAX_BATCH, CommandBatcher, pack_command_py
+from nyx_sessions.stores._redis_batch import (
+    MAX_BATCH,
+    MAX_IN_FLIGHT,
+    CommandBatcher,
+    pack_command_py,
+)
 from nyx_sessions.stores.redis import RedisStore
 
 from .counting import CountingConnection, requests_sent
@@ -87,20 +92,42 @@ async def test_a_full_batch_starts_the_next(batcher: CommandBatcher) -> None:
     assert replies == [[f"caller {i}".encode()] for i in range(callers)]
 
 
-async def test_the_next_request_waits_for_the_reply_in_flight(batcher: CommandBatcher) -> None:
-    """Groups queued while a request is answered leave together, as soon as it is."""
-    first = asyncio.ensure_future(batcher.run([("BLPOP", "empty", 0.2)]))
-    await asyncio.sleep(0.05)  # written; its reply comes when BLPOP gives up
+async def hold_requests(batcher: CommandBatcher, *seconds: float) -> list[asyncio.Future[Any]]:
+    """Write one request per BLPOP, each answered after ``seconds`` (one after another)."""
+    held: list[asyncio.Future[Any]] = []
+    for index, wait in enumerate(seconds):
+        held.append(asyncio.ensure_future(batcher.run([("BLPOP", f"empty{index}", wait)])))
+        await asyncio.sleep(0.02)  # written, in a request of its own
+    return held
+
+
+async def test_the_next_request_waits_for_a_reply_in_flight(batcher: CommandBatcher) -> None:
+    """Groups queued while MAX_IN_FLIGHT requests are answered leave together, then."""
+    held = await hold_requests(batcher, *[0.2] * MAX_IN_FLIGHT)
     before = requests_sent(batcher)
     later = [asyncio.ensure_future(batcher.run([("ECHO", f"later {i}")])) for i in range(3)]
     await asyncio.sleep(0.01)
     more = [asyncio.ensure_future(batcher.run([("ECHO", f"more {i}")])) for i in range(3)]
-    assert await first == [None]
+    assert await held[0] == [None]
     results = await asyncio.gather(*later, *more)
     assert results == [[f"later {i}".encode()] for i in range(3)] + [
         [f"more {i}".encode()] for i in range(3)
     ]
     assert requests_sent(batcher) - before == 1
+    assert await asyncio.gather(*held[1:]) == [[None]] * (MAX_IN_FLIGHT - 1)
+
+
+async def test_a_full_request_leaves_at_once(batcher: CommandBatcher) -> None:
+    held = await hold_requests(batcher, *[0.2] * MAX_IN_FLIGHT)
+    before = requests_sent(batcher)
+    full = [asyncio.ensure_future(batcher.run([("ECHO", f"{i}")])) for i in range(MAX_BATCH + 1)]
+    await asyncio.sleep(0)  # the callers queue their groups: the first MAX_BATCH go now
+    assert requests_sent(batcher) - before == 1
+    assert not any(call.done() for call in [*held, *full])
+    replies = await asyncio.gather(*full)
+    assert replies == [[f"{i}".encode()] for i in range(MAX_BATCH + 1)]
+    assert requests_sent(batcher) - before == 2
+    await asyncio.gather(*held)
 
 
 async def test_a_caller_alone_costs_one_round_trip_per_group(batcher: CommandBatcher) -> None:
