@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["Packed", "RequestPacker", "bulk_format", "expiry_text", "float_text"]
+__all__ = ["Packed", "RequestPacker", "bulk_format", "expiry_text"]
 
 
 class Packed(enum.Enum):
@@ -48,11 +48,6 @@ def bulk_format(*args: bytes | tuple[bytes, bytes] | Packed | None) -> bytes:
         else:
             out.append(b"$%d\r\n%s\r\n" % (len(arg), arg.replace(b"%", b"%%")))
     return b"".join(out)
-
-
-def float_text(value: float | None) -> bytes:
-    """Encode a number as the store's scripts and indexes read it (``repr``; none: empty)."""
-    return b"" if value is None else repr(float(value)).encode()
 
 
 def expiry_text(value: float) -> bytes:
@@ -148,16 +143,25 @@ class RequestPacker:
         size = len(sid)
         rec, lease = self._key_sizes
         rev, ttl, tok = b"%d" % expected, b"%d" % ttl_ms, b"%d" % write
-        when, expiry = float_text(deadline), expiry_text(index_expiry)
-        script = (
-            rec + size, sid, lease + size, sid, self._owner_of(owner), len(rev), rev,
-            len(body), body, len(when), when, len(ttl), ttl, 1, b"1" if release else b"0",
-            self._token_size + len(tok), tok,
-        )  # fmt: skip
-        by_type = (len(self._prefix) + 6 + len(kind), kind, len(expiry), expiry, size, sid)
+        owner_b = self._owner_bulk if owner is self._owner else self._owner_of(owner)
+        flag = b"1" if release else b"0"
+        kind_size = len(self._prefix) + 6 + len(kind)
+        expiry = expiry_text(index_expiry)
+        # One tuple per shape, built at once: this runs on every update.
         if deadline is None:
-            return self._commit_drop % (*script, size, sid, *by_type)
-        return self._commit_move % (*script, len(when), when, size, sid, *by_type)
+            return self._commit_drop % (
+                rec + size, sid, lease + size, sid, owner_b, len(rev), rev, len(body), body,
+                0, b"", len(ttl), ttl, 1, flag, self._token_size + len(tok), tok,
+                size, sid,
+                kind_size, kind, len(expiry), expiry, size, sid,
+            )  # fmt: skip
+        when = repr(deadline).encode()  # what the scripts and Python read back exactly
+        return self._commit_move % (
+            rec + size, sid, lease + size, sid, owner_b, len(rev), rev, len(body), body,
+            len(when), when, len(ttl), ttl, 1, flag, self._token_size + len(tok), tok,
+            len(when), when, size, sid,
+            kind_size, kind, len(expiry), expiry, size, sid,
+        )  # fmt: skip
 
     def release(self, session_id: str, owner: str) -> bytes:
         """Pack ``RELEASE``: give the lease back if ``owner`` holds it (one command)."""
