@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["Packed", "RequestPacker", "bulk_format", "expiry_text"]
+__all__ = ["BACKSTOP", "Packed", "RequestPacker", "backstop", "bulk_format", "expiry_text"]
+
+BACKSTOP = 3600.0
+"""Seconds a record outlives its deadline in Redis (its TTL is only a backstop)."""
 
 
 class Packed(enum.Enum):
@@ -48,6 +51,18 @@ def bulk_format(*args: bytes | tuple[bytes, bytes] | Packed | None) -> bytes:
         else:
             out.append(b"$%d\r\n%s\r\n" % (len(arg), arg.replace(b"%", b"%%")))
     return b"".join(out)
+
+
+def backstop(deadline: float | None, now: float) -> tuple[int, float]:
+    """Return a record's Redis TTL in ms (0: none) and when its type-index entry expires.
+
+    The TTL lasts until the deadline plus :data:`BACKSTOP`, for records that no process
+    ever expired; without a deadline there is none, and the entry never expires.
+    """
+    if deadline is None:
+        return 0, math.inf
+    left = max(deadline - now, 0.0) + BACKSTOP
+    return max(1, round(left * 1000)), now + left
 
 
 def expiry_text(value: float) -> bytes:

@@ -54,7 +54,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import math
 import uuid
 from typing import TYPE_CHECKING, Any, NoReturn, Self
 
@@ -78,7 +77,8 @@ from ..errors import (
 from . import _redis_scripts as lua
 from ._redis_batch import Command, CommandBatcher, pack_command
 from ._redis_notices import EndNotices
-from ._redis_requests import RequestPacker
+from ._redis_requests import RequestPacker, backstop
+from ._redis_scan import scan_records
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -91,10 +91,8 @@ __all__ = ["RedisStore"]
 
 _log = logging.getLogger("nyx_sessions.stores.redis")
 
-_BACKSTOP = 3600.0  # seconds a record outlives its deadline in Redis
 _FIRST_PAUSE, _MAX_PAUSE = 0.002, 0.05  # lease polling
 _DRAIN_WAIT = 1.0  # how long aclose() lets the requests in flight finish
-_SCAN_BATCH = 200  # ids per ZSCAN step (and per pipelined read) in scan()
 _REMEMBERED = 16_384  # records of this store's last writes kept, for their next acquire
 
 
@@ -233,17 +231,18 @@ class RedisStore:
 
     async def create(self, record: SessionRecord, *, lease_owner: str, lease: float) -> None:
         """Insert ``record`` at revision 1 and hold its lease, in one round trip."""
-        sid, session_type = record.session_id, record.session_type
+        sid, session_type, deadline = record.session_id, record.session_type, record.deadline
         rec, lease_key, _ = self._keys(sid)
         body = self._codec.encode_record(record, revision=1)
-        args = [lease_owner, _ms(lease), session_type, body, _text(record.deadline)]
-        args += [self._backstop_ms(record), self._write_token()]
+        ttl_ms, index_expiry = backstop(deadline, self._clock.now())
+        token = f"{self._instance}.{next(self._writes)}"  # see _redis_scripts: ``tok``
+        args = [lease_owner, _ms(lease), session_type, body, _text(deadline), ttl_ms, token]
 
         commands = [self._evalsha("CREATE", rec, lease_key, *args)]
-        if record.deadline is not None:
-            commands.append(("ZADD", self._deadlines, record.deadline, sid))
+        if deadline is not None:
+            commands.append(("ZADD", self._deadlines, deadline, sid))
         commands.append(("SADD", self._types, session_type))
-        commands.append(("ZADD", self._type_key(session_type), self._index_expiry(record), sid))
+        commands.append(("ZADD", self._type_key(session_type), index_expiry, sid))
         created = (await self._run(commands, "create"))[0]
         if not created:
             await self._repair_index(sid, record.deadline, session_type)
@@ -325,12 +324,8 @@ class RedisStore:
         sid, session_type, deadline = record.session_id, record.session_type, record.deadline
         revision = record.revision + 1
         body = self._codec.encode_record(record, revision=revision)
-        now, write = self._clock.now(), next(self._writes)
-        if deadline is None:
-            backstop_ms, index_expiry = 0, math.inf
-        else:
-            backstop = max(deadline - now, 0.0) + _BACKSTOP
-            backstop_ms, index_expiry = _ms(backstop), now + backstop
+        write = next(self._writes)  # the write's token: this store's instance id, write
+        backstop_ms, index_expiry = backstop(deadline, self._clock.now())
         request = self._requests.commit(
             sid, session_type, lease_owner, record.revision, body, deadline, backstop_ms,
             release, write, index_expiry,
@@ -429,7 +424,7 @@ class RedisStore:
             counts = (await pipe.execute())[1::2] if types else []
         return {name: count for name, count in zip(types, counts, strict=True) if count}
 
-    async def scan(
+    def scan(
         self, *, session_type: str | None = None, limit: int | None = None
     ) -> AsyncIterator[SessionRecord]:
         """Yield the stored records, read-only: no lease taken, nothing moved or cleaned.
@@ -438,49 +433,14 @@ class RedisStore:
         Redis, so it sees the sessions that :meth:`count_by_type` counts. A record that
         cannot be decoded is logged and skipped (and left where it is).
         """
-        if limit is not None and limit < 0:
-            raise ValueError("limit must be None or at least 0")
-        if session_type is None:
-            with self._translate("scan"):
-                members: set[bytes] = await self._client.smembers(self._types)  # type: ignore[assignment]
-            types = sorted(raw.decode(errors="replace") for raw in members)
-        else:
-            types = [session_type]
-        found = 0
-        for name in types:
-            cursor, seen = 0, set[str]()  # ZSCAN may return an id twice while Redis rehashes
-            while limit is None or found < limit:
-                with self._translate("scan"):
-                    cursor, entries = await self._client.zscan(
-                        self._type_key(name), cursor, count=_SCAN_BATCH
-                    )
-                    ids = [sid for raw, _ in entries if (sid := _str(raw)) not in seen]
-                    pipe = self._client.pipeline(transaction=False)
-                    for sid in ids:
-                        pipe.hmget(self._keys(sid)[0], ["rev", "body"])
-                    rows = await pipe.execute(raise_on_error=False) if ids else []
-                seen.update(ids)
-                for sid, row in zip(ids, rows, strict=True):
-                    record = self._peek(sid, row)
-                    if record is not None and (limit is None or found < limit):
-                        found += 1
-                        yield record
-                if cursor == 0:
-                    break
-
-    def _peek(self, sid: str, row: Any) -> SessionRecord | None:
-        """Decode a record for :meth:`scan`; None when it is gone or unreadable."""
-        if isinstance(row, Exception) or row[1] is None:
-            return None  # gone since the index was read, or not a hash
-        try:
-            record = self._codec.decode_record(row[1])
-        except RecordError as error:
-            _log.warning("Session %s: record skipped by scan (%s)", sid, error)
-            return None
-        if record.session_id != sid or str(record.revision).encode() != row[0]:
-            _log.warning("Session %s: record skipped by scan (inconsistent fields)", sid)
-            return None
-        return record
+        return scan_records(
+            self._client,
+            self._codec,
+            self._prefix,
+            self._translate,
+            session_type=session_type,
+            limit=limit,
+        )
 
     # -- end notices -----------------------------------------------------------------------
 
@@ -509,27 +469,6 @@ class RedisStore:
     def _keys(self, session_id: str) -> tuple[str, str, str]:
         base = f"{self._prefix}:{{{session_id}}}"
         return f"{base}:rec", f"{base}:lease", f"{base}:corrupt"
-
-    def _backstop(self, record: SessionRecord) -> float:
-        """Seconds until Redis drops the record by itself (inf without a deadline)."""
-        if record.deadline is None:
-            return math.inf
-        return max(record.deadline - self._clock.now(), 0.0) + _BACKSTOP
-
-    def _backstop_ms(self, record: SessionRecord) -> int:
-        backstop = self._backstop(record)
-        return 0 if backstop == math.inf else _ms(backstop)
-
-    def _index_expiry(self, record: SessionRecord) -> float:
-        return self._clock.now() + self._backstop(record)
-
-    def _write_token(self) -> str:
-        """Name one write, so that Redis can tell it from another when it is sent again.
-
-        Unique among all processes (the store's random instance id) without the cost of
-        a random number per write: a click's commit is the hot path.
-        """
-        return f"{self._instance}.{next(self._writes)}"
 
     def _ensure_open(self) -> None:
         if self._closed:
@@ -671,10 +610,6 @@ def _ms(seconds: float) -> int:
 
 def _text(value: float | None) -> str:
     return "" if value is None else repr(float(value))
-
-
-def _str(raw: bytes | str | float) -> str:
-    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
 
 
 def _float_or_none(raw: bytes | str | None) -> float | None:
