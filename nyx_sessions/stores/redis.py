@@ -32,10 +32,12 @@ indexes are updated by separate commands sent in the same round trip (pipelined)
 Round trips. The commands of one operation travel together, and so do those of
 operations that run at the same time: ``create``, ``get``, ``acquire``, ``commit``,
 ``release`` and ``remove`` hand their commands to a batcher (``_redis_batch``), which
-sends what was queued in one turn of the event loop as one pipeline. Alone, an
-operation is one round trip; 32 concurrent clicks cost a few, not 64. Each operation
-still gets its own replies and its own errors, and a NOSCRIPT (a restarted server)
-reloads the scripts and sends the operation again.
+writes them as requests on one connection of the store's own (``_redis_wire``, taken
+from the client's pool), without redis-py's per-command layers; the frequent ones are
+packed by hand (``_redis_requests``). Alone, an operation is one round trip; 32
+concurrent clicks cost a few, not 64. Each operation still gets its own replies and its
+own errors, and a NOSCRIPT (a restarted server) reloads the scripts and sends the
+operation again.
 
 A record's Redis TTL is only a backstop: its deadline plus an hour (none without a
 deadline), for sessions that no process ever expired. A record that cannot be decoded
