@@ -15,15 +15,16 @@ __all__ = ["ACQUIRE", "CLAIM", "COMMIT", "CREATE", "REINDEX", "RELEASE", "REMOVE
 # KEYS: rec, lease. ARGV: owner, lease_ms, known_token ('' for none).
 # {0} no record; {1, rev, body, type} lease taken; {1, rev, '', type, 1} lease taken, and
 # the record is still the one that the write ``known_token`` made (the caller has it);
-# {2, pttl} lease held by another; {3} the key is not a hash (corrupt).
+# {2, pttl} lease held by another; {3} the key is not a hash (corrupt). A hash with
+# none of the fields counts as no record. (HMGET tells both apart from a hash: one
+# command fewer than asking TYPE first, on every update.)
 ACQUIRE = """
-local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind == 'none' then return {0} end
-if kind ~= 'hash' then return {3} end
+local f = redis.pcall('HMGET', KEYS[1], 'rev', 'body', 'type', 'tok')
+if f['err'] then return {3} end
+if not (f[1] or f[2] or f[3] or f[4]) then return {0} end
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[1] then return {2, redis.call('PTTL', KEYS[2])} end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-local f = redis.call('HMGET', KEYS[1], 'rev', 'body', 'type', 'tok')
 if ARGV[3] ~= '' and f[4] == ARGV[3] then return {1, f[1] or '', '', f[3] or '', 1} end
 return {1, f[1] or '', f[2] or '', f[3] or ''}
 """
@@ -44,10 +45,11 @@ return 1
 """
 
 # KEYS: rec, lease. ARGV: owner, expected_rev, body, deadline, ttl_ms, release, token.
-# {1, rev} saved; {0} no record; {-1, rev} leased by another owner; {-2, rev} stale.
+# {1, rev} saved; {0} no record (or not a hash, or one without rev and tok);
+# {-1, rev} leased by another owner; {-2, rev} stale.
 COMMIT = """
-if redis.call('TYPE', KEYS[1])['ok'] ~= 'hash' then return {0} end
-local f = redis.call('HMGET', KEYS[1], 'rev', 'tok')
+local f = redis.pcall('HMGET', KEYS[1], 'rev', 'tok')
+if f['err'] or not (f[1] or f[2]) then return {0} end
 local rev = tonumber(f[1]) or -1
 local expected = tonumber(ARGV[2])
 if rev == expected + 1 and f[2] == ARGV[7] then return {1, rev} end

@@ -208,6 +208,19 @@ async def test_corrupt_record_is_set_aside(
     assert await store.acquire("good", lease_owner="A", lease=LEASE, wait=0.0) is not None
 
 
+async def test_a_hash_without_record_fields_is_no_record(redis_client: Redis) -> None:
+    """What ACQUIRE and COMMIT read (HMGET) cannot tell it from no key at all."""
+    store = RedisStore(redis_client)
+    await store.create(make_record(), lease_owner="A", lease=LEASE)
+    record = await acquire_copy(store, "s1", "A")
+    await redis_client.delete("nyx:{s1}:rec")
+    await redis_client.hset("nyx:{s1}:rec", "something", "else")
+    with pytest.raises(RevisionConflictError, match="no longer exists"):
+        await store.commit(record, lease_owner="A", release=True)
+    assert await store.acquire("s1", lease_owner="B", lease=LEASE, wait=0) is None
+    assert await redis_client.get("nyx:{s1}:lease") == b"A"  # B took no lease
+
+
 async def test_corrupt_record_found_by_get(redis_client: Redis) -> None:
     store = RedisStore(redis_client)
     await store.create(make_record(), lease_owner="A", lease=LEASE)
