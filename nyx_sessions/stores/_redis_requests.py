@@ -19,10 +19,21 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["BACKSTOP", "Packed", "RequestPacker", "backstop", "bulk_format", "expiry_text"]
+__all__ = [
+    "BACKSTOP",
+    "INDEX_STEP",
+    "Packed",
+    "RequestPacker",
+    "backstop",
+    "bulk_format",
+    "expiry_text",
+]
 
 BACKSTOP = 3600.0
 """Seconds a record outlives its deadline in Redis (its TTL is only a backstop)."""
+
+INDEX_STEP = 600
+"""Type index expiries are multiples of this many seconds (see :func:`expiry_text`)."""
 
 
 class Packed(enum.Enum):
@@ -66,8 +77,15 @@ def backstop(deadline: float | None, now: float) -> tuple[int, float]:
 
 
 def expiry_text(value: float) -> bytes:
-    """Encode an index expiry: whole seconds, rounded up (it only needs to be late enough)."""
-    return b"%d" % (int(value) + 1) if value < math.inf else b"inf"
+    """Encode a type index expiry, rounded up to the next :data:`INDEX_STEP` seconds.
+
+    It only needs to be late enough (no earlier than the record's own expiry), and a
+    coarse value rarely changes from one commit to the next, so the commit that finds
+    it unchanged leaves the index alone.
+    """
+    if value < math.inf:
+        return b"%d" % ((int(value) // INDEX_STEP + 1) * INDEX_STEP)
+    return b"inf"
 
 
 class RequestPacker:
@@ -86,6 +104,7 @@ class RequestPacker:
     __slots__ = (
         "_acquire",
         "_acquire_known",
+        "_by_type",
         "_commit_drop",
         "_commit_move",
         "_key_sizes",
@@ -118,8 +137,9 @@ class RequestPacker:
         )  # fmt: skip
         by_type = bulk_format(b"ZADD", (pfx + b":type:", b""), b"XX", None, None)
         deadlines = pfx + b":deadlines"
-        self._commit_move = commit + bulk_format(b"ZADD", deadlines, None, None) + by_type
-        self._commit_drop = commit + bulk_format(b"ZREM", deadlines, None) + by_type
+        self._commit_move = commit + bulk_format(b"ZADD", deadlines, None, None)
+        self._commit_drop = commit + bulk_format(b"ZREM", deadlines, None)
+        self._by_type = by_type
         self._owner, self._owner_bulk = "", b"$0\r\n\r\n"
 
     def acquire(self, session_id: str, owner: str, lease_ms: int, known: int | None) -> bytes:
@@ -148,35 +168,45 @@ class RequestPacker:
         ttl_ms: int,
         release: bool,
         write: int,
-        index_expiry: float,
+        index_expiry: bytes | None,
     ) -> bytes:
-        """Pack ``COMMIT`` and the updates of the deadline and type indexes (3 commands).
+        """Pack ``COMMIT``, the deadline index's update and the type index's (2 or 3).
 
         ``write`` numbers the write among the store's writes (its token's second part).
+        ``index_expiry`` is the type index entry's new expiry (see :func:`expiry_text`),
+        or None to leave the entry as it is.
         """
-        sid, kind = session_id.encode(), session_type.encode()
+        sid = session_id.encode()
         size = len(sid)
         rec, lease = self._key_sizes
         rev, ttl, tok = b"%d" % expected, b"%d" % ttl_ms, b"%d" % write
         owner_b = self._owner_bulk if owner is self._owner else self._owner_of(owner)
         flag = b"1" if release else b"0"
-        kind_size = len(self._prefix) + 6 + len(kind)
-        expiry = expiry_text(index_expiry)
         # One tuple per shape, built at once: this runs on every update.
         if deadline is None:
-            return self._commit_drop % (
+            request = self._commit_drop % (
                 rec + size, sid, lease + size, sid, owner_b, len(rev), rev, len(body), body,
                 0, b"", len(ttl), ttl, 1, flag, self._token_size + len(tok), tok,
                 size, sid,
-                kind_size, kind, len(expiry), expiry, size, sid,
             )  # fmt: skip
-        when = repr(deadline).encode()  # what the scripts and Python read back exactly
-        return self._commit_move % (
-            rec + size, sid, lease + size, sid, owner_b, len(rev), rev, len(body), body,
-            len(when), when, len(ttl), ttl, 1, flag, self._token_size + len(tok), tok,
-            len(when), when, size, sid,
-            kind_size, kind, len(expiry), expiry, size, sid,
-        )  # fmt: skip
+        else:
+            when = repr(deadline).encode()  # what the scripts and Python read back exactly
+            request = self._commit_move % (
+                rec + size, sid, lease + size, sid, owner_b, len(rev), rev, len(body), body,
+                len(when), when, len(ttl), ttl, 1, flag, self._token_size + len(tok), tok,
+                len(when), when, size, sid,
+            )  # fmt: skip
+        if index_expiry is None:
+            return request
+        kind = session_type.encode()
+        return request + self._by_type % (
+            len(self._prefix) + 6 + len(kind),
+            kind,
+            len(index_expiry),
+            index_expiry,
+            size,
+            sid,
+        )
 
     def release(self, session_id: str, owner: str) -> bytes:
         """Pack ``RELEASE``: give the lease back if ``owner`` holds it (one command)."""

@@ -79,7 +79,7 @@ from ..errors import (
 from . import _redis_scripts as lua
 from ._redis_batch import Command, CommandBatcher, pack_command
 from ._redis_notices import EndNotices
-from ._redis_requests import RequestPacker, backstop
+from ._redis_requests import RequestPacker, backstop, expiry_text
 from ._redis_scan import scan_records
 
 if TYPE_CHECKING:
@@ -155,10 +155,12 @@ class RedisStore:
         self._clock: Clock = clock or LoopClock()
         self._instance = uuid.uuid4().hex
         self._writes = itertools.count(1)
-        # Session id -> (write number, record) of this store's last commit of it, until
-        # the session's next acquire: while Redis still holds that write, the record is
-        # handed back as it is instead of being read and decoded again.
-        self._written: dict[str, tuple[int, SessionRecord]] = {}
+        # Session id -> (write number, record, type index expiry) of this store's last
+        # commit of it. While Redis still holds that write, the next acquire hands the
+        # record back as it is instead of reading and decoding it again, and marks it
+        # handed back (write None), so that it is handed back once at most; the commit
+        # that follows leaves the type index alone when its expiry did not change.
+        self._written: dict[str, tuple[int | None, SessionRecord, bytes]] = {}
         self._known_types: set[str] = set()  # as many as there are session classes
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(getattr(lua, name)) for name in lua.__all__
@@ -279,7 +281,7 @@ class RedisStore:
         the very object that was committed then (as the memory store does), unless
         anything else happened to the session since: another acquire, a failed commit.
         """
-        written = self._written.pop(session_id, None)  # given back once at most
+        written = self._written.get(session_id)
         known = None if written is None else written[0]
         request = self._requests.acquire(session_id, lease_owner, _ms(lease), known)
         loop = asyncio.get_running_loop()
@@ -300,16 +302,20 @@ class RedisStore:
             if status == 1:
                 if len(reply) == 5:  # still our write: the record is the one committed
                     if written is not None and str(written[1].revision).encode() == reply[1]:
+                        self._written[session_id] = (None, written[1], written[2])
                         return written[1]
                     request = self._requests.acquire(session_id, lease_owner, _ms(lease), None)
                     continue  # cannot happen; read the record to be sure
+                self._written.pop(session_id, None)
                 try:
                     return self._parse(session_id, reply[1], reply[2])
                 except RecordError as error:
                     return await self._refuse(session_id, error, reply[2], reply[3], lease_owner)
             if status == 0:
+                self._written.pop(session_id, None)
                 return None
             if status == 3:
+                self._written.pop(session_id, None)
                 return await self._corrupt(session_id, None, b"", None, "the key is not a hash")
             # Either clock may be the one that moves (a manual clock in tests).
             if give_up_clock is None:
@@ -324,29 +330,45 @@ class RedisStore:
     async def commit(self, record: SessionRecord, *, lease_owner: str, release: bool) -> int:
         """Save ``record`` if its revision is current and the lease is ours; one round trip."""
         sid, session_type, deadline = record.session_id, record.session_type, record.deadline
+        # Taken out for good unless this commit succeeds.
+        written = self._written.pop(sid, None)
         revision = record.revision + 1
         body = self._codec.encode_record(record, revision=revision)
         write = next(self._writes)  # the write's token: this store's instance id, write
-        backstop_ms, index_expiry = backstop(deadline, self._clock.now())
+        backstop_ms, expiry = backstop(deadline, self._clock.now())
+        index_expiry = expiry_text(expiry)
+        # The type index entry holds the expiry that the write which the record comes
+        # from (ours: handed back, so still current) gave it: no need to send it again.
+        refresh = not (
+            written is not None
+            and written[0] is None
+            and written[1] is record
+            and written[2] == index_expiry
+        )
         request = self._requests.commit(
             sid, session_type, lease_owner, record.revision, body, deadline, backstop_ms,
-            release, write, index_expiry,
+            release, write, index_expiry if refresh else None,
         )  # fmt: skip
+        count = 3 if refresh else 2
         if self._closed:
             raise StoreError("the RedisStore is closed")
         try:
-            replies = await self._batcher.send(request, 3)
+            replies = await self._batcher.send(request, count)
         except (RedisError, OSError) as error:
             raise _failed("commit", error) from error
         reply = replies[0]
-        if type(reply) is not list or type(replies[1]) is not int or type(replies[2]) is not int:
-            reply = (await self._send(request, 3, "commit", replies))[0]  # an error reply
+        if (
+            type(reply) is not list
+            or type(replies[1]) is not int
+            or (refresh and type(replies[2]) is not int)
+        ):
+            reply = (await self._send(request, count, "commit", replies))[0]  # an error reply
         if reply[0] == 1:
             record.revision = revision
-            written = self._written
-            written[sid] = (write, record)
-            if len(written) > _REMEMBERED:
-                del written[next(iter(written))]  # the oldest: it will be read, that is all
+            kept = self._written
+            kept[sid] = (write, record, index_expiry)
+            if len(kept) > _REMEMBERED:
+                del kept[next(iter(kept))]  # the oldest: it will be read, that is all
             return revision
         await self._repair_index(sid, record.deadline, session_type)
         if reply[0] == 0:

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
 from nyx_sessions.stores._redis_batch import CommandBatcher, pack_command_py
-from nyx_sessions.stores._redis_requests import RequestPacker, expiry_text
+from nyx_sessions.stores._redis_requests import INDEX_STEP, RequestPacker, expiry_text
 from nyx_sessions.stores._redis_wire import MORE, PushNotice, PythonReader, new_reader
 from nyx_sessions.stores.redis import RedisStore
 
@@ -37,11 +37,17 @@ def test_acquire_is_packed_as_redis_py_packs_it() -> None:
 
 @pytest.mark.parametrize("deadline", [1_700_000_060.25, None])
 @pytest.mark.parametrize("release", [True, False])
-def test_commit_is_packed_as_redis_py_packs_it(deadline: float | None, release: bool) -> None:
+@pytest.mark.parametrize("by_type", [True, False])
+def test_commit_is_packed_as_redis_py_packs_it(
+    deadline: float | None, release: bool, by_type: bool
+) -> None:
     packer = RequestPacker("n%b", SHAS, "inst")  # format characters stay as they are
     body = b"\x00%d\r\n\xff body with %s and %b"
-    expiry = math.inf if deadline is None else deadline + 3600
-    got = packer.commit("s1", "tests.Ty pe", "A", 4, body, deadline, 3_660_000, release, 17, expiry)
+    expiry = expiry_text(math.inf if deadline is None else deadline + 3600)
+    got = packer.commit(
+        "s1", "tests.Ty pe", "A", 4, body, deadline, 3_660_000, release, 17,
+        expiry if by_type else None,
+    )  # fmt: skip
     script = (
         "EVALSHA", "c" * 40, 2, "n%b:{s1}:rec", "n%b:{s1}:lease", "A", 4, body,
         "" if deadline is None else repr(deadline), 3_660_000, "1" if release else "0",
@@ -52,13 +58,17 @@ def test_commit_is_packed_as_redis_py_packs_it(deadline: float | None, release: 
         if deadline is None
         else ("ZADD", "n%b:deadlines", deadline, "s1")
     )
-    by_type = ("ZADD", "n%b:type:tests.Ty pe", "XX", expiry_text(expiry), "s1")
-    assert got == b"".join(map(pack_command_py, [script, index, by_type]))
+    commands: list[tuple[Any, ...]] = [script, index]
+    if by_type:
+        commands.append(("ZADD", "n%b:type:tests.Ty pe", "XX", expiry, "s1"))
+    assert got == b"".join(map(pack_command_py, commands))
 
 
 def test_an_index_expiry_is_rounded_up() -> None:
-    assert expiry_text(1_700_000_000.0) == b"1700000001"
-    assert expiry_text(1_700_000_000.4) == b"1700000001"
+    assert INDEX_STEP == 600
+    assert expiry_text(1_700_000_000.0) == b"1700000400"
+    assert expiry_text(1_700_000_399.5) == b"1700000400"
+    assert expiry_text(1_700_000_400.0) == b"1700001000"
     assert expiry_text(math.inf) == b"inf"
 
 

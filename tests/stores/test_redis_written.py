@@ -4,12 +4,13 @@ holds that very write (no body read, nothing decoded); anything else reads it ag
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from nyx_sessions.errors import StateEncodeError
 from nyx_sessions.stores import redis as redis_module
+from nyx_sessions.stores._redis_requests import INDEX_STEP, RequestPacker
 from nyx_sessions.stores.redis import RedisStore
 
 from .test_store_contract import LEASE, make_record
@@ -125,3 +126,82 @@ async def test_records_kept_are_bounded(
     assert oldest is not records["s1"]
     assert oldest == dataclasses.replace(records["s1"])
     assert await acquired(store, "s3") is records["s3"]
+
+
+# -- the type index, refreshed only when its expiry moves -----------------------------------
+
+
+class CommitSpy:
+    """Wraps the store's request packer; records the type index expiry of each commit."""
+
+    def __init__(self, packer: RequestPacker) -> None:
+        self.packer = packer
+        self.expiries: list[bytes | None] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.packer, name)
+
+    def commit(self, *args: Any) -> bytes:
+        self.expiries.append(args[-1])
+        return self.packer.commit(*args)
+
+
+def spy_on(store: RedisStore) -> CommitSpy:
+    spy = CommitSpy(store._requests)
+    store._requests = spy  # type: ignore[assignment]
+    return spy
+
+
+async def moved(store: RedisStore, clock: ManualClock, owner: str = "A") -> SessionRecord:
+    """One update that slides the deadline (60 s from now), as a click does."""
+    record = await acquired(store, owner=owner)
+    record.deadline = clock.now() + 60
+    await store.commit(record, lease_owner=owner, release=True)
+    return record
+
+
+async def test_the_type_index_is_left_alone_while_its_expiry_stays(
+    store: RedisStore, redis_client: Redis, clock: ManualClock
+) -> None:
+    spy = spy_on(store)
+    await moved(store, clock)  # the first commit after create refreshes it
+    await clock.advance(1)
+    await moved(store, clock)
+    await clock.advance(1)
+    await moved(store, clock)
+    first, *rest = spy.expiries
+    assert first is not None
+    assert rest == [None, None]  # still in the same 10-minute step
+    score = await redis_client.zscore("nyx:type:Counter", "s1")
+    assert score == float(first)
+    assert score >= clock.now() + 60 + 3600  # later than the record's own expiry
+    ttl = await redis_client.pttl("nyx:{s1}:rec")
+    assert score >= clock.now() + ttl / 1000
+
+    await clock.advance(INDEX_STEP)  # the deadline, and the expiry, move past a step
+    await moved(store, clock)
+    assert spy.expiries[-1] is not None
+    assert await redis_client.zscore("nyx:type:Counter", "s1") == float(spy.expiries[-1])
+    assert await store.count_by_type() == {"Counter": 1}
+
+
+async def test_the_type_index_is_refreshed_after_a_commit_elsewhere(
+    store: RedisStore, redis_client: Redis, clock: ManualClock
+) -> None:
+    other = RedisStore(redis_client, clock=clock)
+    spy = spy_on(store)
+    await moved(store, clock)
+    await moved(other, clock, owner="B")  # its expiry may be another one
+    await moved(store, clock)
+    assert None not in spy.expiries  # the record was read, not handed back
+
+
+async def test_a_record_not_handed_back_gets_its_index_refreshed(
+    store: RedisStore, clock: ManualClock
+) -> None:
+    spy = spy_on(store)
+    record = await moved(store, clock)
+    copy = dataclasses.replace(await acquired(store))  # not the record handed back
+    await store.commit(copy, lease_owner="A", release=True)
+    assert spy.expiries[-1] is not None
+    assert record is not copy
