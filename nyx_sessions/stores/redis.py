@@ -8,7 +8,8 @@ Key layout (``nyx`` is the prefix; every key of one session shares the hash tag
     nyx:{<sid>}:corrupt  a record that could not be decoded, set aside for inspection
     nyx:deadlines        sorted set: session id -> deadline (a hint, see below)
     nyx:types            set: every session type ever stored
-    nyx:type:<type>      sorted set: session id -> when its record's backstop TTL ends
+    nyx:type:<type>      sorted set: session id -> no earlier than its record's backstop
+                         TTL ends (rounded up to 10 minutes)
     nyx:ends             pub/sub channel of end notifications
 
 Atomic steps. Each Lua script touches ONE session's keys or ONE index key; the global
@@ -21,7 +22,8 @@ indexes are updated by separate commands sent in the same round trip (pipelined)
   record is still the one that this store's last commit wrote (its write token says
   so), the body stays in Redis and the committed record object is handed back.
 - ``commit``: one script checks the lease owner and the revision (the fencing token),
-  writes the record, bumps the revision and optionally releases; the deadline rides along.
+  writes the record, bumps the revision and optionally releases; the deadline rides along,
+  and so does the per-type entry unless it is known to hold the right expiry already.
 - ``claim_expired``: one script on the deadline index moves due ids to ``now + hold``, so
   two processes never claim the same id. The claimed records are then read: an id whose
   record is gone or not yet due is re-indexed instead of returned. The record is the
