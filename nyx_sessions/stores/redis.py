@@ -83,6 +83,7 @@ from ._redis_batch import Command, CommandBatcher, pack_command
 from ._redis_notices import EndNotices
 from ._redis_requests import RequestPacker, backstop, expiry_text
 from ._redis_scan import scan_records
+from ._redis_written import WrittenRecords
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -97,7 +98,6 @@ _log = logging.getLogger("nyx_sessions.stores.redis")
 
 _FIRST_PAUSE, _MAX_PAUSE = 0.002, 0.05  # lease polling
 _DRAIN_WAIT = 1.0  # how long aclose() lets the requests in flight finish
-_REMEMBERED = 16_384  # records of this store's last writes kept, for their next acquire
 
 
 class RedisStore:
@@ -157,12 +157,7 @@ class RedisStore:
         self._clock: Clock = clock or LoopClock()
         self._instance = uuid.uuid4().hex
         self._writes = itertools.count(1)
-        # Session id -> (write number, record, type index expiry) of this store's last
-        # commit of it. While Redis still holds that write, the next acquire hands the
-        # record back as it is instead of reading and decoding it again, and marks it
-        # handed back (write None), so that it is handed back once at most; the commit
-        # that follows leaves the type index alone when its expiry did not change.
-        self._written: dict[str, tuple[int | None, SessionRecord, bytes]] = {}
+        self._written = WrittenRecords()
         self._known_types: set[str] = set()  # as many as there are session classes
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(getattr(lua, name)) for name in lua.__all__
@@ -283,9 +278,10 @@ class RedisStore:
         the very object that was committed then (as the memory store does), unless
         anything else happened to the session since: another acquire, a failed commit.
         """
-        written = self._written.get(session_id)
-        known = None if written is None else written[0]
-        request = self._requests.acquire(session_id, lease_owner, _ms(lease), known)
+        written = self._written
+        request = self._requests.acquire(
+            session_id, lease_owner, _ms(lease), written.known(session_id)
+        )
         loop = asyncio.get_running_loop()
         give_up = loop.time() + wait
         give_up_clock = None
@@ -303,21 +299,21 @@ class RedisStore:
             status = reply[0]
             if status == 1:
                 if len(reply) == 5:  # still our write: the record is the one committed
-                    if written is not None and str(written[1].revision).encode() == reply[1]:
-                        self._written[session_id] = (None, written[1], written[2])
-                        return written[1]
+                    record = written.handed_back(session_id, reply[1])
+                    if record is not None:
+                        return record
                     request = self._requests.acquire(session_id, lease_owner, _ms(lease), None)
                     continue  # cannot happen; read the record to be sure
-                self._written.pop(session_id, None)
+                written.forget(session_id)
                 try:
                     return self._parse(session_id, reply[1], reply[2])
                 except RecordError as error:
                     return await self._refuse(session_id, error, reply[2], reply[3], lease_owner)
             if status == 0:
-                self._written.pop(session_id, None)
+                written.forget(session_id)
                 return None
             if status == 3:
-                self._written.pop(session_id, None)
+                written.forget(session_id)
                 return await self._corrupt(session_id, None, b"", None, "the key is not a hash")
             # Either clock may be the one that moves (a manual clock in tests).
             if give_up_clock is None:
@@ -332,21 +328,12 @@ class RedisStore:
     async def commit(self, record: SessionRecord, *, lease_owner: str, release: bool) -> int:
         """Save ``record`` if its revision is current and the lease is ours; one round trip."""
         sid, session_type, deadline = record.session_id, record.session_type, record.deadline
-        # Taken out for good unless this commit succeeds.
-        written = self._written.pop(sid, None)
+        backstop_ms, expiry = backstop(deadline, self._clock.now())
+        index_expiry = expiry_text(expiry)
+        refresh = self._written.committing(sid, record, index_expiry)  # kept on success
         revision = record.revision + 1
         body = self._codec.encode_record(record, revision=revision)
         write = next(self._writes)  # the write's token: this store's instance id, write
-        backstop_ms, expiry = backstop(deadline, self._clock.now())
-        index_expiry = expiry_text(expiry)
-        # The type index entry holds the expiry that the write which the record comes
-        # from (ours: handed back, so still current) gave it: no need to send it again.
-        refresh = not (
-            written is not None
-            and written[0] is None
-            and written[1] is record
-            and written[2] == index_expiry
-        )
         request = self._requests.commit(
             sid, session_type, lease_owner, record.revision, body, deadline, backstop_ms,
             release, write, index_expiry if refresh else None,
@@ -367,10 +354,7 @@ class RedisStore:
             reply = (await self._send(request, count, "commit", replies))[0]  # an error reply
         if reply[0] == 1:
             record.revision = revision
-            kept = self._written
-            kept[sid] = (write, record, index_expiry)
-            if len(kept) > _REMEMBERED:
-                del kept[next(iter(kept))]  # the oldest: it will be read, that is all
+            self._written.committed(write, record, index_expiry)
             return revision
         await self._repair_index(sid, record.deadline, session_type)
         if reply[0] == 0:
@@ -383,12 +367,12 @@ class RedisStore:
 
     async def release(self, session_id: str, *, lease_owner: str) -> None:
         """Give the lease back if ``lease_owner`` still holds it."""
-        self._written.pop(session_id, None)
+        self._written.forget(session_id)
         await self._send(self._requests.release(session_id, lease_owner), 1, "release")
 
     async def remove(self, session_id: str) -> bool:
         """Delete the record, its lease and its index entries; True for one caller only."""
-        self._written.pop(session_id, None)
+        self._written.forget(session_id)
         rec, lease_key, _ = self._keys(session_id)
         known = sorted(self._known_types)
 

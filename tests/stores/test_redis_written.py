@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from nyx_sessions.errors import StateEncodeError
-from nyx_sessions.stores import redis as redis_module
 from nyx_sessions.stores._redis_requests import INDEX_STEP, RequestPacker
 from nyx_sessions.stores.redis import RedisStore
 
@@ -109,19 +108,19 @@ async def test_a_failed_commit_is_not_handed_back(store: RedisStore) -> None:
 async def test_a_removed_session_is_forgotten(store: RedisStore) -> None:
     await updated(store)
     assert await store.remove("s1")
-    assert store._written == {}
+    assert len(store._written) == 0
     assert await store.acquire("s1", lease_owner="A", lease=LEASE, wait=0) is None
 
 
-async def test_records_kept_are_bounded(
-    store: RedisStore, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(redis_module, "_REMEMBERED", 2)
+async def test_records_kept_are_bounded(store: RedisStore) -> None:
+    store._written.max_kept = 2
     for session_id in ("s2", "s3"):
         await store.create(make_record(session_id), lease_owner="A", lease=LEASE)
         await store.release(session_id, lease_owner="A")
     records = {session_id: await updated(store, session_id) for session_id in ("s1", "s2", "s3")}
-    assert list(store._written) == ["s2", "s3"]  # the oldest went
+    assert "s1" not in store._written  # the oldest went
+    assert "s2" in store._written
+    assert "s3" in store._written
     oldest = await acquired(store, "s1")
     assert oldest is not records["s1"]
     assert oldest == dataclasses.replace(records["s1"])
