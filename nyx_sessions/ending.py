@@ -321,13 +321,9 @@ class SessionEnding:
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """Run ``coro`` in a task named ``name``, kept until it is done; failures logged."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._track(task)
-        return task
-
-    def _track(self, task: asyncio.Task[Any]) -> None:
-        """Keep ``task`` until it is done, and log its failure."""
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
