@@ -156,16 +156,14 @@ class SessionRuntime(SessionEnding):
         finally:
             entry.runner = None
             entry.busy = False
-            if entry.session is None:
-                self._forget_if_idle(entry)
+            self._forget_if_idle(entry)
 
     def _hand_off(self, entry: LiveSession) -> None:
         """Free ``entry`` after inline work, handing queued items to a task of their own."""
         item = entry.next_item()
         if item is None:
             entry.busy = False
-            if entry.session is None:
-                self._forget_if_idle(entry)
+            self._forget_if_idle(entry)
         else:
             entry.runner = self._spawn(self._run(entry, item), _UPDATE_TASK + entry.session_id)
 
