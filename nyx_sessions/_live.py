@@ -105,6 +105,8 @@ class LiveSession:
     __slots__ = (
         "busy",
         "counted",
+        "due",
+        "filed",
         "queue",
         "record",
         "runner",
@@ -122,6 +124,8 @@ class LiveSession:
         self.runner: asyncio.Task[Any] | _Stepping | None = None
         self.stop_request: tuple[EndCode, str | None] | None = None
         self.counted = False  # counted by the manager's SessionLimits
+        self.due: float | None = None  # the deadline scheduler's, see scheduler.Timed
+        self.filed: float | None = None
 
     def enqueue(self, item: object) -> None:
         """Queue ``item`` behind the work in progress."""

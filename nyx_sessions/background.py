@@ -90,6 +90,7 @@ class Background:
 
     async def _shut(self, entry: LiveSession) -> None:
         manager = self._manager
+        manager._scheduler.cancel(entry)  # ended or left to the store: no expiry here
         queued = list(entry.queue or ())
         entry.queue = None
         for item in queued:

@@ -61,7 +61,7 @@ class SessionEnding:
     poll_interval: float
     _live: dict[str, LiveSession]
     _events: EventHub
-    _scheduler: DeadlineScheduler
+    _scheduler: DeadlineScheduler[LiveSession]
     _watchdog: AckWatchdog
     _recent: RecentIds
     _arrivals: Arrivals
@@ -127,14 +127,12 @@ class SessionEnding:
             session.result = record.result
         entry.record = record
         if record.deadline is not None:
-            self._scheduler.schedule(record.session_id, record.deadline)
+            self._scheduler.schedule(entry, record.deadline)
         return session
 
-    def _on_deadline(self, session_id: str) -> None:
+    def _on_deadline(self, entry: LiveSession) -> None:
         """Expire a session live in this process: the local timer's callback."""
-        entry = self._live.get(session_id)
-        if entry is not None:
-            self._queue_expiry(entry)
+        self._queue_expiry(entry)
 
     def _on_claim(self, session_id: str) -> None:
         """Expire a session claimed from a persistent store, live here or not."""
@@ -169,7 +167,7 @@ class SessionEnding:
                 record = await self._acquire(entry.session_id)
             except (LeaseTimeoutError, StoreUnavailableError) as error:
                 _log.warning("Session %s: expiry postponed, %s", entry.session_id, error)
-                self._scheduler.schedule(entry.session_id, self.clock.now() + self.poll_interval)
+                self._scheduler.schedule(entry, self.clock.now() + self.poll_interval)
                 return
             except RecordError as error:
                 _log.warning("Session %s cannot be expired: %s", entry.session_id, error)
@@ -189,7 +187,7 @@ class SessionEnding:
         if record is None or entry.session is None:
             return
         if record.deadline is not None and record.deadline > self.clock.now():
-            self._scheduler.schedule(entry.session_id, record.deadline)
+            self._scheduler.schedule(entry, record.deadline)
             await self._release(entry)
             return
         await self._end_now(entry, EndCode.EXPIRED, None)
@@ -290,7 +288,7 @@ class SessionEnding:
         if entry.counted and entry.session is not None:
             entry.counted = False
             self.limits.ended(entry.session.owner_id)
-        self._scheduler.cancel(entry.session_id)
+        self._scheduler.cancel(entry)
         queued, entry.queue = entry.queue, None
         if queued:
             self._spawn(

@@ -151,7 +151,7 @@ class SessionManager(SessionRuntime):
         self.lease_owner = f"{os.getpid()}-{secrets.token_hex(6)}"
         self._live: dict[str, LiveSession] = {}
         self._events = EventHub()
-        self._scheduler = DeadlineScheduler(self.clock, self._on_deadline)
+        self._scheduler = DeadlineScheduler(self.clock, self._on_deadline, self._live.get)
         self._watchdog = AckWatchdog(self.clock, defer_after, self.responder.acknowledge)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recent = RecentIds()
@@ -365,7 +365,7 @@ class SessionManager(SessionRuntime):
         self.limits.started(session.owner_id)
         entry.counted = True
         if record.deadline is not None:
-            self._scheduler.schedule(session.id, record.deadline)
+            self._scheduler.schedule(entry, record.deadline)
         _log.debug(
             "Session %s (%s) started by %s", session.id, session.session_type, session.owner_id
         )

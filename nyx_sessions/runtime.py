@@ -170,6 +170,7 @@ class SessionRuntime(SessionEnding):
     def _forget_if_idle(self, entry: LiveSession) -> None:
         if entry.session is None and not entry.busy and self._live.get(entry.session_id) is entry:
             del self._live[entry.session_id]
+            self._scheduler.cancel(entry)  # a retry of a claim that found nothing to end
 
     async def _serve_item(self, entry: LiveSession, item: Any) -> None:
         if item is EXPIRE:
@@ -245,7 +246,7 @@ class SessionRuntime(SessionEnding):
                 if hard is not None and hard < deadline:
                     deadline = hard
                 record.deadline = deadline
-                self._scheduler.schedule(session.id, deadline)
+                self._scheduler.schedule(entry, deadline)
             if not self._saved_in_place(entry):
                 await self._settle(entry, release=True, interaction=interaction)
             response = interaction.response  # a cached property: read it once
