@@ -24,6 +24,7 @@ from .events import SessionEvent
 from .responders import is_already_acknowledged
 
 if TYPE_CHECKING:
+    import contextlib
     from collections.abc import Callable
 
     import discord
@@ -68,7 +69,7 @@ class SessionEnding:
     limits: SessionLimits
     _awaiting_notice: dict[str, Session[Any]]
     _expiry_slots: asyncio.Semaphore
-    _store_slots: asyncio.Semaphore
+    _store_slots: contextlib.AbstractAsyncContextManager[Any]
     _tasks: set[asyncio.Task[Any]]
     _opened: asyncio.Task[None] | None
     _closed: bool

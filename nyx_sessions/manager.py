@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -91,7 +92,8 @@ class SessionManager(SessionRuntime):
         restored from a persistent store does, which also works after 15 minutes.
     store_concurrency:
         The most calls a shared store serves for this manager at once; keep it below
-        the store client's connection pool.
+        the store client's connection pool. Not applied to a pipelined store (one that
+        serves concurrent calls on one connection, as ``RedisStore`` does).
     max_sessions, max_sessions_per_user:
         Caps on the live sessions this manager started, in all and per user; starting
         one more is refused with a reply saying why (see :class:`SessionLimits`).
@@ -163,7 +165,12 @@ class SessionManager(SessionRuntime):
         # Below redis-py's default pool of 100 connections: a flood of clicks (or of
         # forged ids naming live sessions) waits its turn instead of failing as
         # "unreachable", and the owner's own click still gets a connection.
-        self._store_slots = asyncio.Semaphore(store_concurrency)
+        # A pipelined store serves concurrent calls on one connection: nothing to ration.
+        self._store_slots: contextlib.AbstractAsyncContextManager[Any] = (
+            contextlib.nullcontext()
+            if getattr(store, "pipelined", False)
+            else asyncio.Semaphore(store_concurrency)
+        )
         self._hook: ClientHook | None = None
         self._opened: asyncio.Task[None] | None = None
         self._closed = False

@@ -81,6 +81,12 @@ class SessionStore(Protocol):
     shared:
         Several processes may use the store at once (leases and end notifications
         cross process boundaries).
+
+    A store may also set ``pipelined = True`` when concurrent ``acquire``, ``commit``
+    and ``release`` calls share one connection instead of taking one each (as the
+    :class:`~nyx_sessions.stores.redis.RedisStore` batches them): the manager then does
+    not queue them behind its ``store_concurrency`` limit, which exists to keep a
+    connection pool from running dry.
     """
 
     persistent: bool

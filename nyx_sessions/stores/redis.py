@@ -119,6 +119,7 @@ class RedisStore:
 
     persistent = True
     shared = True
+    pipelined = True  # acquire, commit and release share the batcher's connection
 
     __slots__ = (
         "_batcher",

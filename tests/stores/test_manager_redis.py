@@ -406,3 +406,63 @@ async def test_a_record_over_the_size_cap_is_refused_and_the_user_told(
         await manager.aclose()
         await store.aclose()
         await redis.aclose()
+
+
+class WatchedRedisStore(RedisStore):
+    """The Redis store, noting the most ``acquire`` calls in flight at once."""
+
+    __slots__ = ("in_flight", "peak")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_flight = self.peak = 0
+
+    async def acquire(self, session_id: str, **kwargs: Any) -> Any:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await super().acquire(session_id, **kwargs)
+        finally:
+            self.in_flight -= 1
+
+
+class UnpipelinedRedisStore(WatchedRedisStore):
+    """The same, declared as taking a connection of its own for every call."""
+
+    __slots__ = ()
+    pipelined = False
+
+
+@pytest.mark.parametrize(
+    ("store_class", "at_once"), [(WatchedRedisStore, 4), (UnpipelinedRedisStore, 1)]
+)
+async def test_store_concurrency_rations_only_stores_that_are_not_pipelined(
+    offline: OfflineDiscord,
+    redis_client: Redis,
+    clock: ManualClock,
+    store_class: type[WatchedRedisStore],
+    at_once: int,
+) -> None:
+    alice = offline.add_member("alice")
+    store = store_class(redis_client, clock=clock)
+    manager = SessionManager(
+        offline.client, store=store, clock=clock, sessions=[Tally], store_concurrency=1
+    )
+    await manager.open()
+    process = Process(manager, offline.client, redis_client)
+    messages = []
+    for _ in range(4):
+        await start_tally(offline, process, alice)
+        messages.append(offline.messages[-1])
+    clicks = await asyncio.gather(
+        *(offline.click(alice, message, label="+1", wait=False) for message in messages)
+    )
+    for click in clicks:
+        await click.wait_answered(10)
+    await wait_idle(manager)
+    assert [message.content for message in messages] == ["1"] * 4
+    # The four clicks arrive together: a pipelined store takes their acquires at once,
+    # whatever store_concurrency says; any other store gets one at a time.
+    assert store.peak == at_once
+    await manager.aclose()
+    await store.aclose()
