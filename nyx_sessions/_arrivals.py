@@ -1,5 +1,8 @@
 """Serving clicks as they arrive: one task steps every click that came in one loop turn.
 
+Expiries go the same way: every session whose deadline passed in one timer callback is
+expired by that one task, not by a task each.
+
 discord.py hands the manager a click while it parses the gateway event, in the gateway
 reader's own task, where nothing may wait. :class:`Arrivals` queues the click, and one
 task takes the queue in arrival order. It runs each click's first step, up to its first
@@ -25,7 +28,7 @@ import types
 from collections import deque
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._live import STEPPING
+from ._live import STEPPING, _Expire
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Generator
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
     import discord
 
     from ._live import LiveSession
+
+    Arrival = discord.Interaction[Any] | _Expire
 
 __all__ = ["Arrivals", "resume"]
 
@@ -44,11 +49,14 @@ _TASK_NAME = "nyx-sessions-clicks"
 class Arrivals:
     """Clicks taken while discord.py parses them, served in arrival order by one task.
 
+    An arrival is a click (any interaction) or ``EXPIRE``, a session whose deadline
+    passed.
+
     Parameters
     ----------
     serve:
-        ``serve(entry, interaction)`` returns the coroutine that serves the click and
-        everything queued behind it on its session, then frees the entry.
+        ``serve(entry, item)`` returns the coroutine that serves the click (or the
+        expiry) and everything queued behind it on its session, then frees the entry.
     spawn:
         Starts a coroutine in a task the manager keeps (and logs the failure of).
     watch:
@@ -62,7 +70,7 @@ class Arrivals:
 
     def __init__(
         self,
-        serve: Callable[[LiveSession, discord.Interaction[Any]], Coroutine[Any, Any, None]],
+        serve: Callable[[LiveSession, Arrival], Coroutine[Any, Any, None]],
         spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[Any]],
         watch: Callable[[discord.Interaction[Any]], None],
         failed: Callable[[str, BaseException], None],
@@ -71,14 +79,12 @@ class Arrivals:
         self._spawn = spawn
         self._watch = watch
         self._failed = failed
-        self._queue: deque[tuple[LiveSession, discord.Interaction[Any], contextvars.Context]] = (
-            deque()
-        )
+        self._queue: deque[tuple[LiveSession, Arrival, contextvars.Context]] = deque()
         self._scheduled = False  # a task is on its way to take the queue
 
-    def add(self, entry: LiveSession, interaction: discord.Interaction[Any]) -> None:
-        """Serve ``interaction`` on ``entry``, which the caller made busy, soon."""
-        self._queue.append((entry, interaction, contextvars.copy_context()))
+    def add(self, entry: LiveSession, item: Arrival) -> None:
+        """Serve ``item`` on ``entry``, which the caller made busy, soon."""
+        self._queue.append((entry, item, contextvars.copy_context()))
         if not self._scheduled:
             self._scheduled = True
             self._spawn(self._take(), _TASK_NAME)
@@ -86,27 +92,32 @@ class Arrivals:
     async def _take(self) -> None:
         queue = self._queue
         while queue:
-            entry, interaction, context = queue.popleft()
+            entry, item, context = queue.popleft()
             entry.runner = STEPPING
-            serving = self._serve(entry, interaction)
+            serving = self._serve(entry, item)
             try:
                 waiting_on = context.run(serving.send, None)
             except StopIteration:
                 continue  # served without waiting: the common case
             except BaseException as error:
-                self._watch(interaction)  # answered in time all the same
+                if not isinstance(item, _Expire):
+                    self._watch(item)  # answered in time all the same
                 if isinstance(error, KeyboardInterrupt | SystemExit):
                     self._hand_on()
                     raise
                 if not isinstance(error, asyncio.CancelledError):
-                    self._failed(f"{_TASK_NAME} (interaction {interaction.id})", error)
+                    self._failed(f"{_TASK_NAME} ({_describe(entry, item)})", error)
                 continue
-            # It waits: this task goes on with that click alone, as a task of its own
-            # would; the clicks behind it get a new task.
+            # It waits: this task goes on with that click (or expiry) alone, as a task of
+            # its own would; the arrivals behind it get a new task.
             task = entry.runner = asyncio.current_task()
-            if task is not None:
-                task.set_name(f"nyx-sessions-update-{entry.session_id}")
-            self._watch(interaction)
+            if isinstance(item, _Expire):
+                if task is not None:
+                    task.set_name(f"nyx-sessions-expire-{entry.session_id}")
+            else:
+                if task is not None:
+                    task.set_name(f"nyx-sessions-update-{entry.session_id}")
+                self._watch(item)
             self._hand_on()
             await resume(serving, waiting_on, context)
             return
@@ -119,8 +130,8 @@ class Arrivals:
             self._scheduled = False
 
     def abandon(self) -> list[discord.Interaction[Any]]:
-        """Drop the clicks not served yet (their task was cancelled); return them."""
-        abandoned = [interaction for _, interaction, _ in self._queue]
+        """Drop the arrivals not served yet (their task was cancelled); return the clicks."""
+        abandoned = [item for _, item, _ in self._queue if not isinstance(item, _Expire)]
         self._queue.clear()
         self._scheduled = False
         return abandoned
@@ -130,6 +141,12 @@ class Arrivals:
 
     def __repr__(self) -> str:
         return f"<Arrivals queued={len(self._queue)} scheduled={self._scheduled}>"
+
+
+def _describe(entry: LiveSession, item: Arrival) -> str:
+    if isinstance(item, _Expire):
+        return f"expiry of session {entry.session_id}"
+    return f"interaction {item.id}"
 
 
 @types.coroutine

@@ -143,14 +143,12 @@ class SessionEnding:
         self._queue_expiry(entry)
 
     def _queue_expiry(self, entry: LiveSession) -> None:
-        """Expire ``entry`` after the work in progress, or now in a task of its own."""
+        """Expire ``entry`` after the work in progress, or soon, with the other arrivals."""
         if entry.busy:
             entry.enqueue(EXPIRE)
             return
         entry.busy = True
-        entry.runner = self._spawn(
-            self._run(entry, EXPIRE), f"nyx-sessions-expire-{entry.session_id}"
-        )
+        self._arrivals.add(entry, EXPIRE)
 
     async def _expire(self, entry: LiveSession) -> None:
         """Expire the session unless its deadline moved on meanwhile."""

@@ -1,6 +1,7 @@
 """Clicks are queued while discord.py parses them and stepped, in arrival order, by one task.
 
 A click that waits keeps that task for itself; the clicks behind it get a new one.
+Sessions whose deadlines pass together are expired the same way.
 """
 
 from __future__ import annotations
@@ -406,6 +407,72 @@ async def test_a_handler_cancelled_in_its_first_step_leaves_the_gateway_alone(
         assert entry.session is session and not entry.busy  # the session is still there
     finally:
         await manager.aclose()
+
+
+# -- what it means for expiries -----------------------------------------------------------
+
+
+class Expiring(Silent):
+    """Records the task its ``end()`` runs in; the session named :attr:`slow` waits there."""
+
+    ended_in: ClassVar[dict[str, asyncio.Task[Any] | None]] = {}
+    slow: ClassVar[str | None] = None
+    gate: ClassVar[asyncio.Future[None] | None] = None
+
+    async def end(self) -> None:
+        type(self).ended_in[self.id] = asyncio.current_task()
+        gate = type(self).gate
+        if self.id == type(self).slow and gate is not None:
+            await gate
+
+
+async def test_sessions_expiring_together_are_expired_by_one_task(
+    offline: OfflineDiscord, manager: SessionManager, clock: ManualClock
+) -> None:
+    class Together(Expiring):
+        ended_in: ClassVar[dict[str, asyncio.Task[Any] | None]] = {}
+
+    sessions = [(await started(offline, manager, Together))[2] for _ in range(20)]
+    await asyncio.gather(*manager._tasks)
+    tasks_before = set(manager._tasks)
+    clock.advance_nowait(Together.ttl + 1)  # every deadline passes in one timer callback
+    assert Together.ended_in == {} and len(manager._tasks - tasks_before) == 1
+    ends = await asyncio.wait_for(asyncio.gather(*(s.end_promise for s in sessions)), 5)
+    assert {end.code for end in ends} == {EndCode.EXPIRED}
+    tasks = set(Together.ended_in.values())
+    assert len(tasks) == 1
+    (task,) = tasks
+    assert task is not None and task.get_name() == "nyx-sessions-clicks"
+    assert len(manager) == 0
+
+
+async def test_an_expiry_whose_end_waits_keeps_its_task_and_the_rest_go_on(
+    offline: OfflineDiscord, manager: SessionManager, clock: ManualClock
+) -> None:
+    class Gated(Expiring):
+        ended_in: ClassVar[dict[str, asyncio.Task[Any] | None]] = {}
+
+    sessions = []
+    for _ in range(5):
+        sessions.append((await started(offline, manager, Gated))[2])
+        clock.advance_nowait(0.01)  # deadlines in start order: they expire in that order
+    Gated.slow = sessions[1].id
+    Gated.gate = asyncio.get_running_loop().create_future()
+    clock.advance_nowait(Gated.ttl + 1)
+    others = [s for s in sessions if s.id != Gated.slow]
+    ends = await asyncio.wait_for(asyncio.gather(*(s.end_promise for s in others)), 5)
+    assert {end.code for end in ends} == {EndCode.EXPIRED}
+    assert not sessions[1].end_promise.done()
+    waiting = Gated.ended_in[sessions[1].id]
+    assert waiting is not None and waiting.get_name() == f"nyx-sessions-expire-{sessions[1].id}"
+    assert manager._live[sessions[1].id].runner is waiting
+    # The sessions behind the waiting one went on in a task of their own.
+    assert Gated.ended_in[sessions[0].id] is waiting
+    assert all(Gated.ended_in[s.id] not in (waiting, None) for s in sessions[2:])
+    Gated.gate.set_result(None)
+    end = await asyncio.wait_for(sessions[1].end_promise, 5)
+    assert end.code is EndCode.EXPIRED
+    assert len(manager) == 0
 
 
 def test_recent_ids_remember_at_least_the_last_size_ids() -> None:
