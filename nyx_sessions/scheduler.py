@@ -5,8 +5,8 @@ scheduler keeps as little per session as it can and does nothing for a postponem
 
 - A session's deadline (``due``) and where it is filed (``filed``) live on the
   session's own bookkeeping object, not in a dict of the scheduler's: a refresh to a
-  later deadline is two attribute writes, and the scheduler holds no per-session
-  object but the session id in a list.
+  later deadline writes one attribute, and the scheduler holds no per-session object
+  but the session id in a list.
 - Deadlines are filed in buckets of ``width`` seconds (a dict of lists): filing is a
   list append, whatever the number of sessions. The earliest bucket is opened when
   its time comes, its sessions put in a small heap, and they fire from that heap in
@@ -35,8 +35,9 @@ __all__ = ["DeadlineScheduler", "Timed"]
 
 _log = logging.getLogger("nyx_sessions")
 
-# Seconds per bucket: TTLs are seconds to hours, so a bucket holds the sessions of a
-# quarter of a second; it is the most that the exact heap ever holds at once.
+# Seconds per bucket. TTLs are seconds to hours; with quarter-second buckets the exact
+# heap holds about a quarter second's deadlines at a time, and there are at most four
+# buckets a second of TTL span.
 _WIDTH = 0.25
 
 
