@@ -111,12 +111,10 @@ class Arrivals:
             # It waits: this task goes on with that click (or expiry) alone, as a task of
             # its own would; the arrivals behind it get a new task.
             task = entry.runner = asyncio.current_task()
-            if isinstance(item, _Expire):
-                if task is not None:
-                    task.set_name(f"nyx-sessions-expire-{entry.session_id}")
-            else:
-                if task is not None:
-                    task.set_name(f"nyx-sessions-update-{entry.session_id}")
+            if task is not None:
+                kind = "expire" if isinstance(item, _Expire) else "update"
+                task.set_name(f"nyx-sessions-{kind}-{entry.session_id}")
+            if not isinstance(item, _Expire):
                 self._watch(item)
             self._hand_on()
             await resume(serving, waiting_on, context)

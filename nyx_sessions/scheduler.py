@@ -131,10 +131,7 @@ class DeadlineScheduler(Generic[T]):
         item.due = item.filed = None
         self._count -= 1
         if not self._count:
-            self._soon.clear()
-            self._buckets.clear()
-            self._starts.clear()
-            self._disarm()
+            self._clear()  # only stale filings are left
 
     def close(self) -> None:
         """Forget every deadline and cancel the timer."""
@@ -146,6 +143,10 @@ class DeadlineScheduler(Generic[T]):
             if item is not None:
                 item.due = item.filed = None
         self._count = 0
+        self._clear()
+
+    def _clear(self) -> None:
+        """Drop every filing and the timer."""
         self._soon.clear()
         self._buckets.clear()
         self._starts.clear()
@@ -189,14 +190,15 @@ class DeadlineScheduler(Generic[T]):
         self._handle = None
         self._armed_at = None
         now = self._clock.now()
-        soon, starts, width, lookup = self._soon, self._starts, self._width, self._lookup
+        soon, starts, width = self._soon, self._starts, self._width
         while True:
             if soon and soon[0][0] <= now:
                 when, key = heapq.heappop(soon)
-                item = lookup(key)
-                due = None if item is None or item.filed != when else item.due
-                if item is None or due is None:
+                item = self._current(when, key)
+                if item is None:
                     continue  # gone, cancelled, or filed again elsewhere since
+                due = item.due
+                assert due is not None  # a current filing has a deadline
                 if due > now:
                     self._file(item, due)  # postponed since it was filed
                     continue
