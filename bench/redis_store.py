@@ -30,7 +30,7 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import Connection
 
 from bench.common import RUNS, PayloadKit, check_answered, frozen_heap, gc_paused, median
-from bench.report import Row, fmt_rate, section
+from bench.report import Row, fmt_rate, report, section
 from nyx_sessions import SessionManager
 from nyx_sessions.stores.redis import RedisStore
 from nyx_sessions.testing import ManualClock, OfflineDiscord
@@ -315,25 +315,21 @@ async def _count_expiry(
 
 
 def _print(figures: Figures) -> None:
-    _line("round trips per start", f"{figures.per_start:.2f}")
-    _line("round trips per update", f"{figures.per_update:.2f}")
-    _line("round trips per expiry (claims + ends)", f"{figures.per_expiry:.2f}")
+    report("round trips per start", f"{figures.per_start:.2f}")
+    report("round trips per update", f"{figures.per_update:.2f}")
+    report("round trips per expiry (claims + ends)", f"{figures.per_expiry:.2f}")
     print(f"  median (min..max) of {len(figures.store_rates)} runs, each followed by the SET runs")
-    _line("updates per second, one process", _spread(figures.store_rates))
+    report("updates per second, one process", _spread(figures.store_rates))
     if figures.benchmark_rates:
-        _line(f"redis-benchmark SET, {CONCURRENCY} clients", _spread(figures.benchmark_rates))
-    _line(f"redis-py SET, {CONCURRENCY} tasks, this process", _spread(figures.redis_py_rates))
+        report(f"redis-benchmark SET, {CONCURRENCY} clients", _spread(figures.benchmark_rates))
+    report(f"redis-py SET, {CONCURRENCY} tasks, this process", _spread(figures.redis_py_rates))
     if figures.benchmark_rates:
         ratio = _ratio(figures.store_rates, figures.benchmark_rates)
         ratios = _per_run(figures.store_rates, figures.benchmark_rates)
-        _line(
+        report(
             "updates/s over redis-benchmark SET/s",
             f"{ratio:.2f}x (per run {min(ratios):.2f}x..{max(ratios):.2f}x)",
         )
-
-
-def _line(label: str, value: str) -> None:
-    print(f"  {label:<47}{value}")
 
 
 def _spread(rates: list[float]) -> str:

@@ -218,15 +218,13 @@ async def curve(kit: PayloadKit, levels: list[int]) -> list[Row]:
         # median of all its runs.
         small = [first] + [await level(kit, first["live"]) for _ in range(SMALL_RUNS - 1)]
         reference = {key: median([result[key] for result in small]) for key in _COSTS}
-        report(
-            f"{first['live']:,} again: median of {SMALL_RUNS} runs",
-            *(fmt_ns(reference[key]) for key in _COSTS),
-        )
+        figures = [fmt_ns(reference[key]) for key in _COSTS]
+        report(f"{first['live']:,} again: median of {SMALL_RUNS} runs", *figures)
         ratios = [last[key] / reference[key] for key in _COSTS]
         rows.append(
             Row(
                 f"{first['live']:,} live, median of {SMALL_RUNS} runs: start / update / expire",
-                " / ".join(fmt_ns(reference[key]) for key in _COSTS),
+                " / ".join(figures),
             )
         )
         rows.append(
