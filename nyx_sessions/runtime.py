@@ -91,7 +91,8 @@ class SessionRuntime(SessionEnding):
         opened = self._opened
         if self._closed or opened is None or not opened.done():
             self._check_open()
-            await self._ensure_open()
+            opened = self._ensure_open()
+            await opened
         if not self._recent.add(interaction.id):
             _log.debug("Interaction %s was delivered twice; serving it once", interaction.id)
             return True
@@ -111,7 +112,9 @@ class SessionRuntime(SessionEnding):
             except StopIteration:
                 pass
             else:
-                entry.runner = asyncio.current_task()
+                # The loop given: asking asyncio for it costs a getpid() system call
+                # on Python 3.11.
+                entry.runner = asyncio.current_task(opened.get_loop())
                 self._watchdog.watch(interaction)
                 await resume(serving, waiting_on)
         finally:

@@ -80,7 +80,6 @@ class RedisLink(asyncio.Protocol):
 
     __slots__ = (
         "_connection",
-        "_loop",
         "_pending",
         "_reader",
         "_requests",
@@ -90,6 +89,7 @@ class RedisLink(asyncio.Protocol):
         "_timer",
         "_transport",
         "alive",
+        "loop",
         "on_answered",
     )
 
@@ -98,7 +98,8 @@ class RedisLink(asyncio.Protocol):
         if writer is None:
             raise RedisConnectionError("the connection from the pool is not open")
         self._connection = connection
-        self._loop = loop
+        self.loop = loop
+        """The event loop that the connection's transport belongs to."""
         self._transport: asyncio.Transport = writer.transport  # type: ignore[assignment]
         # redis-py's stream protocol is still told when the socket closes, so that its
         # own disconnect() (the pool's, the client's aclose()) does not wait in vain.
@@ -137,12 +138,12 @@ class RedisLink(asyncio.Protocol):
 
     def send(self, packed: bytes, groups: list[Group]) -> None:
         """Write ``packed`` (the commands of ``groups``, in order) as one request."""
-        now = self._loop.time()
+        now = self.loop.time()
         self._pending.extend(groups)
         self._requests.append((groups[-1], now))
         self._transport.write(packed)
         if self._timeout is not None and self._timer is None:
-            self._timer = self._loop.call_at(now + self._timeout, self._check_timeout)
+            self._timer = self.loop.call_at(now + self._timeout, self._check_timeout)
 
     def fail(self, error: BaseException) -> None:
         """Fail every group that waits on this link, and close it."""
@@ -220,11 +221,11 @@ class RedisLink(asyncio.Protocol):
         if not self._requests or self._timeout is None:
             return
         due = self._requests[0][1] + self._timeout
-        if self._loop.time() >= due:
+        if self.loop.time() >= due:
             _log.warning("Redis did not answer in %ss: connection dropped", self._timeout)
             self.fail(RedisTimeoutError("Timeout reading from Redis"))
         else:
-            self._timer = self._loop.call_at(due, self._check_timeout)
+            self._timer = self.loop.call_at(due, self._check_timeout)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -117,6 +117,19 @@ async def test_commit_without_release_keeps_the_lease(store: SessionStore) -> No
     assert await store.acquire("s1", lease_owner="B", lease=LEASE, wait=0.0) is not None
 
 
+async def test_acquire_of_a_held_lease_waits_its_wait_then_gives_up(
+    store: SessionStore,
+) -> None:
+    await store.create(make_record(), lease_owner="A", lease=LEASE)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    with pytest.raises(LeaseTimeoutError):
+        await store.acquire("s1", lease_owner="B", lease=LEASE, wait=0.2)
+    assert 0.2 <= loop.time() - began < 2.0  # not at the first refusal: after the wait
+    record = await store.acquire("s1", lease_owner="A", lease=LEASE, wait=0.0)
+    assert record is not None  # the holder's lease is untouched
+
+
 async def test_release_by_another_owner_is_ignored(store: SessionStore) -> None:
     await store.create(make_record(), lease_owner="A", lease=LEASE)
     await store.release("s1", lease_owner="B")
