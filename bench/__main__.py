@@ -11,7 +11,7 @@ import sys
 import time
 
 from bench import full_path, memory, redis_store, routing, scale
-from bench.report import Row, machine, table
+from bench.report import Row, cpu_times, machine, report, steal_share, table
 
 BENCHMARKS = {
     "full_path": full_path.run,
@@ -48,10 +48,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 async def main(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     for name in args.only or BENCHMARKS:
+        before = cpu_times()
         if name == "full_path":
             rows += await full_path.run(args.quick, profile=args.profile)
         else:
             rows += await BENCHMARKS[name](args.quick)
+        stolen = steal_share(before, cpu_times())
+        if stolen is not None:
+            report("CPU time taken by the host (steal)", f"{stolen:.1%}")
+            rows.append(Row(f"{name}: CPU steal during the benchmark", f"{stolen:.1%}"))
     return rows
 
 

@@ -73,6 +73,29 @@ def machine() -> dict[str, str]:
     }
 
 
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time counters (``/proc/stat``'s ``cpu`` line), or None off Linux."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    return [int(value) for value in fields[1:9]] if fields[:1] == ["cpu"] else None
+
+
+def steal_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of the CPU time between two readings that the host gave to others.
+
+    A virtual machine's vCPUs wait while the host runs other guests ("steal"): every
+    figure measured meanwhile is slower, and Python's more than a C program's.
+    """
+    if before is None or after is None:
+        return None
+    spent = [end - start for start, end in zip(before, after, strict=True)]
+    total = sum(spent)
+    return spent[7] / total if total > 0 else None
+
+
 def section(title: str) -> None:
     print(f"\n== {title} " + "=" * max(0, 76 - len(title)), flush=True)
 
