@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._live import EXPIRE, LiveSession, interaction_of, release_waiter
 from .end import EndCode, SessionEndData
@@ -24,8 +24,7 @@ from .events import SessionEvent
 from .responders import is_already_acknowledged
 
 if TYPE_CHECKING:
-    import contextlib
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable, Coroutine
 
     import discord
 
@@ -43,6 +42,8 @@ if TYPE_CHECKING:
     from .watchdog import AckWatchdog
 
 __all__ = ["SessionEnding"]
+
+T = TypeVar("T")
 
 _log = logging.getLogger("nyx_sessions")
 _END_NOTICE_WAIT = 3.0
@@ -69,7 +70,7 @@ class SessionEnding:
     limits: SessionLimits
     _awaiting_notice: dict[str, Session[Any]]
     _expiry_slots: asyncio.Semaphore
-    _store_slots: contextlib.AbstractAsyncContextManager[Any]
+    _store_slots: asyncio.Semaphore | None  # None: a pipelined store, nothing to ration
     _tasks: set[asyncio.Task[Any]]
     _opened: asyncio.Task[None] | None
     _closed: bool
@@ -82,19 +83,30 @@ class SessionEnding:
     async def _serve_now(self, session_id: str, interaction: discord.Interaction[Any]) -> None:
         raise NotImplementedError  # SessionRuntime serves interactions
 
-    async def _acquire(self, session_id: str) -> SessionRecord | None:
+    def _acquire(self, session_id: str) -> Awaitable[SessionRecord | None]:
         """Take the session's lease and load its record (see ``SessionStore.acquire``)."""
-        async with self._store_slots:
-            return await self.store.acquire(
+        return self._in_store_slot(
+            self.store.acquire(
                 session_id, lease_owner=self.lease_owner, lease=self.lease, wait=self.lease_wait
             )
+        )
+
+    def _in_store_slot(self, call: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        """Return ``call``, to be awaited within one of the store's slots, if it has any.
+
+        A pipelined store has none (see ``store_concurrency``), and its calls are
+        awaited as they are: no layer, on every acquire and commit.
+        """
+        slots = self._store_slots
+        return call if slots is None else _in_slot(slots, call)
 
     async def _release(self, entry: LiveSession) -> None:
         if not self._shared:
             return
         try:
-            async with self._store_slots:
-                await self.store.release(entry.session_id, lease_owner=self.lease_owner)
+            await self._in_store_slot(
+                self.store.release(entry.session_id, lease_owner=self.lease_owner)
+            )
         except StoreError as error:
             _log.warning(
                 "Session %s: lease not released (%s); it will run out", entry.session_id, error
@@ -331,3 +343,8 @@ class SessionEnding:
         """Log what a task (or a click's first step) named ``name`` raised."""
         if not is_already_acknowledged(error):
             _log.error("Task %s failed", name, exc_info=error)
+
+
+async def _in_slot(slots: asyncio.Semaphore, call: Coroutine[Any, Any, T]) -> T:
+    async with slots:
+        return await call

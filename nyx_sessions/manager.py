@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -166,10 +165,8 @@ class SessionManager(SessionRuntime):
         # forged ids naming live sessions) waits its turn instead of failing as
         # "unreachable", and the owner's own click still gets a connection.
         # A pipelined store serves concurrent calls on one connection: nothing to ration.
-        self._store_slots: contextlib.AbstractAsyncContextManager[Any] = (
-            contextlib.nullcontext()
-            if getattr(store, "pipelined", False)
-            else asyncio.Semaphore(store_concurrency)
+        self._store_slots: asyncio.Semaphore | None = (
+            None if getattr(store, "pipelined", False) else asyncio.Semaphore(store_concurrency)
         )
         self._hook: ClientHook | None = None
         self._opened: asyncio.Task[None] | None = None

@@ -374,11 +374,9 @@ class SessionRuntime(SessionEnding):
         try:
             if self._commit_nowait is not None:
                 self._commit_nowait(record, lease_owner=self.lease_owner, release=release)
-            elif self._shared:
-                async with self._store_slots:
-                    await self.store.commit(record, lease_owner=self.lease_owner, release=release)
             else:
-                await self.store.commit(record, lease_owner=self.lease_owner, release=release)
+                commit = self.store.commit(record, lease_owner=self.lease_owner, release=release)
+                await (self._in_store_slot(commit) if self._shared else commit)
         except (StoreError, StateEncodeError) as error:
             _log.error("Session %s: state not saved, %s", session.id, error)
             self._emit(SessionEvent.ERROR, session, interaction, error)
