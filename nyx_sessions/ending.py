@@ -346,5 +346,12 @@ class SessionEnding:
 
 
 async def _in_slot(slots: asyncio.Semaphore, call: Coroutine[Any, Any, T]) -> T:
-    async with slots:
+    try:
+        await slots.acquire()
+    except BaseException:
+        call.close()  # cancelled while it waited: never started, nothing sent
+        raise
+    try:
         return await call
+    finally:
+        slots.release()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
@@ -464,5 +465,27 @@ async def test_store_concurrency_rations_only_stores_that_are_not_pipelined(
     # The four clicks arrive together: a pipelined store takes their acquires at once,
     # whatever store_concurrency says; any other store gets one at a time.
     assert store.peak == at_once
+    await manager.aclose()
+    await store.aclose()
+
+
+async def test_a_store_call_cancelled_while_it_waits_for_a_slot_never_starts(
+    redis_client: Redis, clock: ManualClock
+) -> None:
+    store = UnpipelinedRedisStore(redis_client, clock=clock)
+    manager = SessionManager(store=store, clock=clock, sessions=[Tally], store_concurrency=1)
+    await manager.open()
+    slots = manager._store_slots
+    assert slots is not None
+    await slots.acquire()  # another call holds the only slot
+    waiting = asyncio.ensure_future(manager._acquire("s-waiting"))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    del waiting
+    gc.collect()  # a call created but never awaited would warn here (an error in the tests)
+    assert store.peak == 0  # never started: nothing was sent to Redis
+    slots.release()
     await manager.aclose()
     await store.aclose()
