@@ -273,7 +273,10 @@ class RedisStore:
     async def acquire(
         self, session_id: str, *, lease_owner: str, lease: float, wait: float
     ) -> SessionRecord | None:
-        """Take the lease of ``session_id`` (waiting up to ``wait`` s) and load its record.
+        """Take the lease of ``session_id`` and load its record.
+
+        A lease held elsewhere is waited for up to ``wait`` s, counted from the first
+        refusal.
 
         When Redis still holds this store's last commit of the session, the record is
         the very object that was committed then (as the memory store does), unless
