@@ -4,7 +4,8 @@ An update is a lease taken and a record saved: two requests, four commands, and 
 them command by command (a tuple of arguments each, every argument converted and
 measured) cost about as much as everything else the store does for an update. Here the
 parts that never change (command names, script SHAs, key prefixes, fixed arguments) are
-encoded once, and a request is one ``bytes % (...)`` with the few parts that vary.
+encoded once, a session's keys once for the :data:`KEYS_KEPT` sessions packed last, and
+a request is one ``bytes % (...)`` with the few parts that vary.
 
 The bytes are exactly what ``hiredis.pack_command`` (and redis-py) would send for the
 same command: the tests compare them.
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKSTOP",
     "INDEX_STEP",
+    "KEYS_KEPT",
     "Packed",
     "RequestPacker",
     "backstop",
@@ -34,6 +36,9 @@ BACKSTOP = 3600.0
 
 INDEX_STEP = 600
 """Type index expiries are multiples of this many seconds (see :func:`expiry_text`)."""
+
+KEYS_KEPT = 4096
+"""Sessions whose packed keys a :class:`RequestPacker` keeps (about 280 bytes each)."""
 
 
 class Packed(enum.Enum):
@@ -108,6 +113,8 @@ class RequestPacker:
         "_commit_drop",
         "_commit_move",
         "_key_sizes",
+        "_keys",
+        "_keys_format",
         "_owner",
         "_owner_bulk",
         "_prefix",
@@ -117,11 +124,14 @@ class RequestPacker:
 
     def __init__(self, prefix: str, shas: Mapping[str, str], instance: str) -> None:
         self._prefix = pfx = prefix.encode()
-        rec, lease = (pfx + b":{", b"}:rec"), (pfx + b":{", b"}:lease")
         self._key_sizes = (len(pfx) + 7, len(pfx) + 9)  # rec and lease, without the id
+        # A session's keys and id come packed (see _keys_of): BULK, one value each.
+        key = b"$%d\r\n" + pfx.replace(b"%", b"%%") + b":{%b}:"
+        self._keys_format = key + b"rec\r\n", key + b"lease\r\n", b"$%d\r\n%b\r\n"
+        self._keys: dict[str, tuple[bytes, bytes, bytes]] = {}
+        rec = lease = sid = owner = Packed.BULK  # owner: see _owner_of
         token = (instance.encode() + b".", b"")
         self._token_size = len(instance) + 1
-        owner = Packed.BULK  # see _owner_of
         # KEYS rec, lease; ARGV owner, lease_ms, known token (empty, or instance.N)
         acquire = (b"EVALSHA", shas["ACQUIRE"].encode(), b"2", rec, lease, owner, None)
         self._acquire = bulk_format(*acquire, b"")
@@ -135,10 +145,10 @@ class RequestPacker:
             b"EVALSHA", shas["COMMIT"].encode(), b"2", rec, lease, owner,
             None, None, None, None, None, token,
         )  # fmt: skip
-        by_type = bulk_format(b"ZADD", (pfx + b":type:", b""), b"XX", None, None)
+        by_type = bulk_format(b"ZADD", (pfx + b":type:", b""), b"XX", None, sid)
         deadlines = pfx + b":deadlines"
-        self._commit_move = commit + bulk_format(b"ZADD", deadlines, None, None)
-        self._commit_drop = commit + bulk_format(b"ZREM", deadlines, None)
+        self._commit_move = commit + bulk_format(b"ZADD", deadlines, None, sid)
+        self._commit_drop = commit + bulk_format(b"ZREM", deadlines, sid)
         self._by_type = by_type
         self._owner, self._owner_bulk = "", b"$0\r\n\r\n"
 
@@ -148,14 +158,15 @@ class RequestPacker:
         ``known`` numbers this store's write whose record the caller still has: the
         record's body is left out of the reply when Redis still holds that write.
         """
-        sid, ms = session_id.encode(), b"%d" % lease_ms
-        size = len(sid)
-        rec, lease = self._key_sizes
-        keys = (rec + size, sid, lease + size, sid, self._owner_of(owner), len(ms), ms)
+        rec, lease, _ = self._keys_of(session_id)
+        ms = b"%d" % lease_ms
+        owner_b = self._owner_bulk if owner is self._owner else self._owner_of(owner)
         if known is None:
-            return self._acquire % keys
+            return self._acquire % (rec, lease, owner_b, len(ms), ms)
         write = b"%d" % known
-        return self._acquire_known % (*keys, self._token_size + len(write), write)
+        return self._acquire_known % (
+            rec, lease, owner_b, len(ms), ms, self._token_size + len(write), write
+        )  # fmt: skip
 
     def commit(
         self,
@@ -176,42 +187,56 @@ class RequestPacker:
         ``index_expiry`` is the type index entry's new expiry (see :func:`expiry_text`),
         or None to leave the entry as it is.
         """
-        sid = session_id.encode()
-        size = len(sid)
-        rec, lease = self._key_sizes
+        rec, lease, sid = self._keys_of(session_id)
         rev, ttl, tok = b"%d" % expected, b"%d" % ttl_ms, b"%d" % write
         owner_b = self._owner_bulk if owner is self._owner else self._owner_of(owner)
         flag = b"1" if release else b"0"
         # One tuple per shape, built at once: this runs on every update.
         if deadline is None:
             request = self._commit_drop % (
-                rec + size, sid, lease + size, sid, owner_b, len(rev), rev, len(body), body,
-                0, b"", len(ttl), ttl, 1, flag, self._token_size + len(tok), tok,
-                size, sid,
+                rec, lease, owner_b, len(rev), rev, len(body), body,
+                0, b"", len(ttl), ttl, 1, flag, self._token_size + len(tok), tok, sid,
             )  # fmt: skip
         else:
             when = repr(deadline).encode()  # what the scripts and Python read back exactly
             request = self._commit_move % (
-                rec + size, sid, lease + size, sid, owner_b, len(rev), rev, len(body), body,
+                rec, lease, owner_b, len(rev), rev, len(body), body,
                 len(when), when, len(ttl), ttl, 1, flag, self._token_size + len(tok), tok,
-                len(when), when, size, sid,
+                len(when), when, sid,
             )  # fmt: skip
         if index_expiry is None:
             return request
         kind = session_type.encode()
         return request + self._by_type % (
-            len(self._prefix) + 6 + len(kind),
-            kind,
-            len(index_expiry),
-            index_expiry,
-            size,
-            sid,
-        )
+            len(self._prefix) + 6 + len(kind), kind, len(index_expiry), index_expiry, sid
+        )  # fmt: skip
 
     def release(self, session_id: str, owner: str) -> bytes:
         """Pack ``RELEASE``: give the lease back if ``owner`` holds it (one command)."""
-        sid = session_id.encode()
-        return self._release % (self._key_sizes[1] + len(sid), sid, self._owner_of(owner))
+        return self._release % (self._keys_of(session_id)[1], self._owner_of(owner))
+
+    def _keys_of(self, session_id: str) -> tuple[bytes, bytes, bytes]:
+        """Return the session's record key, lease key and id, each packed as a bulk string.
+
+        Kept for the last :data:`KEYS_KEPT` sessions packed: an update packs them twice,
+        and a session is usually updated again.
+        """
+        packed = self._keys.get(session_id)
+        if packed is None:
+            sid = session_id.encode()
+            size = len(sid)
+            rec, lease = self._key_sizes
+            rec_format, lease_format, bulk = self._keys_format
+            packed = (
+                rec_format % (rec + size, sid),
+                lease_format % (lease + size, sid),
+                bulk % (size, sid),
+            )
+            kept = self._keys
+            if len(kept) >= KEYS_KEPT:
+                del kept[next(iter(kept))]  # the oldest
+            kept[session_id] = packed
+        return packed
 
     def _owner_of(self, owner: str) -> bytes:
         """Return the lease owner packed; the last one is kept (a manager has one)."""

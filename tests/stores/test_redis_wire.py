@@ -11,7 +11,12 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
 from nyx_sessions.stores._redis_batch import CommandBatcher, pack_command_py
-from nyx_sessions.stores._redis_requests import INDEX_STEP, RequestPacker, expiry_text
+from nyx_sessions.stores._redis_requests import (
+    INDEX_STEP,
+    KEYS_KEPT,
+    RequestPacker,
+    expiry_text,
+)
 from nyx_sessions.stores._redis_wire import MORE, PushNotice, PythonReader, new_reader
 from nyx_sessions.stores.redis import RedisStore
 
@@ -76,6 +81,19 @@ def test_release_is_packed_as_redis_py_packs_it() -> None:
     packer = RequestPacker("nyx", SHAS, "inst")
     expected = ("EVALSHA", "r" * 40, 1, "nyx:{s1}:lease", "A")
     assert packer.release("s1", "A") == pack_command_py(expected)
+
+
+def test_a_sessions_packed_keys_are_kept_for_the_last_sessions_only() -> None:
+    packer = RequestPacker("bot", SHAS, "inst")
+    first = packer.acquire("s0", "A", 5, None)
+    assert packer.acquire("s0", "A", 5, None) == first  # packed from what was kept
+    for index in range(1, KEYS_KEPT + 10):
+        packer.release(f"s{index}", "A")
+    assert len(packer._keys) == KEYS_KEPT
+    assert "s0" not in packer._keys
+    assert f"s{KEYS_KEPT + 9}" in packer._keys
+    expected = ("EVALSHA", "a" * 40, 2, "bot:{s0}:rec", "bot:{s0}:lease", "A", 5, "")
+    assert packer.acquire("s0", "A", 5, None) == first == pack_command_py(expected)
 
 
 # -- the Python reply reader -----------------------------------------------------------------
