@@ -143,10 +143,6 @@ class SessionEnding:
             self._scheduler.schedule(entry, record.deadline)
         return session
 
-    def _on_deadline(self, entry: LiveSession) -> None:
-        """Expire a session live in this process: the local timer's callback."""
-        self._queue_expiry(entry)
-
     def _on_claim(self, session_id: str) -> None:
         """Expire a session claimed from a persistent store, live here or not."""
         entry = self._live.get(session_id)

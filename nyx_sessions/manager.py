@@ -152,7 +152,8 @@ class SessionManager(SessionRuntime):
         self.lease_owner = f"{os.getpid()}-{secrets.token_hex(6)}"
         self._live: dict[str, LiveSession] = {}
         self._events = EventHub()
-        self._scheduler = DeadlineScheduler(self.clock, self._on_deadline, self._live.get)
+        # The local timer expires the sessions live in this process that fell due.
+        self._scheduler = DeadlineScheduler(self.clock, self._queue_expiry, self._live.get)
         self._watchdog = AckWatchdog(self.clock, defer_after, self.responder.acknowledge)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recent = RecentIds()
