@@ -1,72 +1,95 @@
-# Every target does its own set-up on a fresh machine: a .venv in the project folder.
+# Every target does its own set-up on a fresh machine. The tools are pinned: the lock
+# files in requirements/ (made by `make lock`, hashes included) fix every package that the
+# tests, the type check, the lint and the docs install, so `make test` gives the same
+# result next month. The library's own dependencies stay ranges in pyproject.toml.
 PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+export UV_NO_PROGRESS := 1
+
 VENV := .venv
 PY := $(VENV)/bin/python
 
-# asyncio's tasks and timeouts differ between Python 3.11 and 3.12, and the manager steps
-# coroutines by hand: the tests also run on a Python 3.12 when the machine has one (on
-# PATH, or under pyenv), in .venv312, and say so when it has none.
-PYTHON_312 ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python; do \
-	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
-VENV_312 := .venv312
+# The supported Pythons that the tests run on, where this machine has them (on PATH or
+# under pyenv). The first one found runs the lint and the type check too.
+SUPPORTED := 3.11 3.12 3.13
+find_python = $(shell for p in python$(1) $$(pyenv root 2>/dev/null)/versions/$(1).*/bin/python; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == tuple(map(int, "$(1)".split(".")))' \
+	2>/dev/null && { echo $$p; break; }; done)
+FOUND := $(foreach v,$(SUPPORTED),$(if $(call find_python,$(v)),$(v)))
 
-.PHONY: demo test lint typecheck unit unit-312 bench docs redis-server clean
+.PHONY: demo test lint typecheck unit bench docs redis-server lock clean
 
-$(VENV)/.base: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[demo]'
+$(TOOLS)/bin/uv:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q "uv==$(UV_VERSION)"
+
+# One environment per purpose: .venv (the demo; it can also run the testing guide's
+# example), .venv-docs, and .venv-3.x (the tests on each supported Python; the first one
+# also runs the lint and the type check).
+DEV := .venv-$(firstword $(FOUND))
+
+$(VENV)/.demo: requirements/demo.lock pyproject.toml | $(UV)
+	$(UV) venv -q --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip sync -q --python $(PY) requirements/demo.lock
+	$(UV) pip install -q --python $(PY) --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml $(VENV)/.base
-	$(PY) -m pip install -q -e '.[dev]'
+.venv-docs/.docs: requirements/docs.lock pyproject.toml | $(UV)
+	$(UV) venv -q --allow-existing --python $(PYTHON) .venv-docs
+	$(UV) pip sync -q --python .venv-docs/bin/python requirements/docs.lock
+	$(UV) pip install -q --python .venv-docs/bin/python --no-deps -e .
 	touch $@
 
-$(VENV)/.docs: pyproject.toml $(VENV)/.base
-	$(PY) -m pip install -q -e '.[docs]'
+.venv-%/.dev: requirements/dev.lock pyproject.toml | $(UV)
+	$(UV) venv -q --allow-existing --python $(call find_python,$*) .venv-$*
+	$(UV) pip sync -q --python .venv-$*/bin/python requirements/dev.lock
+	$(UV) pip install -q --python .venv-$*/bin/python --no-deps -e .
 	touch $@
 
-demo: $(VENV)/.base
+demo: $(VENV)/.demo
 	$(PY) -m nyx_sessions demo
 
-# Installs redis-server from Debian's packages when it is missing (the Redis tests start
-# their own server on a free 127.0.0.1 port, and fail when it cannot be found).
+# Installs the Redis server and Sentinel from Debian's packages when they are missing
+# (the Redis tests start their own servers, a Cluster and a Sentinel on free 127.0.0.1
+# ports, and fail when the binaries cannot be found).
 redis-server:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "installing redis-server"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v redis-server >/dev/null 2>&1 && command -v redis-sentinel >/dev/null 2>&1 || { \
+		echo "installing redis-server and redis-sentinel"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			redis-server redis-sentinel >/dev/null; }
 
-lint: $(VENV)/.dev
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+lint: $(DEV)/.dev
+	$(DEV)/bin/ruff check .
+	$(DEV)/bin/ruff format --check .
 
-typecheck: $(VENV)/.dev
-	$(VENV)/bin/mypy
+typecheck: $(DEV)/.dev
+	$(DEV)/bin/mypy
 
-unit: $(VENV)/.dev redis-server
-	NYX_REQUIRE_REDIS=1 $(PY) -m pytest -q
+unit: redis-server $(foreach v,$(FOUND),.venv-$(v)/.dev)
+	@test -n "$(FOUND)" || { echo "no supported Python (3.11+) found"; exit 1; }
+	@for v in $(FOUND); do \
+		echo "== tests on $$(.venv-$$v/bin/python --version)"; \
+		NYX_REQUIRE_REDIS=1 .venv-$$v/bin/python -m pytest -q -p no:cacheprovider || exit 1; \
+	done
+	@echo "the tests ran on Python $(FOUND)$(if $(filter-out $(FOUND),$(SUPPORTED)), (not on this machine: $(filter-out $(FOUND),$(SUPPORTED))))"
 
-$(VENV_312)/.dev: pyproject.toml
-	$(PYTHON_312) -m venv $(VENV_312)
-	$(VENV_312)/bin/python -m pip install -q --upgrade pip
-	$(VENV_312)/bin/python -m pip install -q -e '.[dev]'
-	touch $@
+test: lint typecheck unit
 
-unit-312: redis-server
-ifeq ($(strip $(PYTHON_312)),)
-	@echo "no Python 3.12 on this machine: the tests ran on $$($(PYTHON) --version) only"
-else
-	$(MAKE) $(VENV_312)/.dev
-	NYX_REQUIRE_REDIS=1 $(VENV_312)/bin/python -m pytest -q -p no:cacheprovider
-endif
+docs: .venv-docs/.docs
+	NO_MKDOCS_2_WARNING=1 .venv-docs/bin/mkdocs build --strict
 
-test: lint typecheck unit unit-312
+bench: $(DEV)/.dev redis-server
+	$(DEV)/bin/python -m bench
 
-docs: $(VENV)/.docs
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
-
-bench: $(VENV)/.dev redis-server
-	$(PY) -m bench
+# Re-resolves the pinned tool chain (run by hand, then commit requirements/).
+lock: | $(UV)
+	for extra in dev docs demo; do \
+		$(UV) pip compile pyproject.toml $$(case $$extra in demo) echo --extra testing;; esac) --extra $$extra --universal --python-version 3.11 \
+			--generate-hashes --no-header -q -o requirements/$$extra.lock; \
+	done
 
 clean:
-	rm -rf $(VENV) $(VENV_312) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-3.* .venv-docs $(TOOLS) .mypy_cache .pytest_cache .ruff_cache

@@ -145,7 +145,7 @@ class EndNotices:
                     pause,
                 )
             finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
             if not self._stopping():
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, _MAX_RECONNECT)
