@@ -31,7 +31,7 @@ from .registry import SessionRegistry
 from .responders import Responder
 from .runtime import SessionRuntime, _earliest
 from .scheduler import DeadlineScheduler
-from .stores.base import NowaitCommitStore, SessionRecord
+from .stores.base import SessionRecord
 from .stores.memory import MemoryStore
 from .watchdog import AckWatchdog
 
@@ -173,7 +173,7 @@ class SessionManager(SessionRuntime):
         self._opened: asyncio.Task[None] | None = None
         self._closed = False
         self._shared = store.shared
-        self._commit_nowait = store.commit_nowait if isinstance(store, NowaitCommitStore) else None
+        self._commit_nowait = getattr(store, "commit_nowait", None)  # replaced by the core rewrite
         from .background import Background
 
         self._background = Background(self)

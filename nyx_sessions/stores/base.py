@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from ..clock import Clock
     from ..end import SessionEndData
 
-__all__ = ["InspectableStore", "NowaitCommitStore", "SessionRecord", "SessionStore"]
+__all__ = ["InspectableStore", "SessionRecord", "SessionStore"]
 
 
 @dataclass(slots=True)
@@ -82,15 +83,16 @@ class SessionStore(Protocol):
         Several processes may use the store at once (leases and end notifications
         cross process boundaries).
 
-    A store may also set ``pipelined = True`` when concurrent ``acquire``, ``commit``
-    and ``release`` calls share one connection instead of taking one each (as the
-    :class:`~nyx_sessions.stores.redis.RedisStore` batches them): the manager then does
-    not queue them behind its ``store_concurrency`` limit, which exists to keep a
-    connection pool from running dry.
+    The manager keeps at most ``store_concurrency`` calls of a shared store in flight
+    at once, so a store built on a connection pool never runs it dry.
     """
 
     persistent: bool
     shared: bool
+
+    def use_clock(self, clock: Clock) -> None:
+        """Measure deadlines with ``clock``: the manager passes its own before opening."""
+        ...
 
     async def open(self) -> None:
         """Prepare the store (connect, load scripts); called once by the manager."""
@@ -137,8 +139,17 @@ class SessionStore(Protocol):
         """Give the lease back if ``lease_owner`` still holds it."""
         ...
 
-    async def remove(self, session_id: str) -> bool:
-        """Delete the record, its deadline and its lease; True when this call deleted it."""
+    async def remove(self, session_id: str, *, end: SessionEndData | None = None) -> bool:
+        """Delete the record, its deadline and its lease; True when this call deleted it.
+
+        With ``end``, a shared store keeps that end for a while (see :meth:`ended`), in
+        the same atomic step, so that a process which misses the end notice still learns
+        how the session ended when it next looks.
+        """
+        ...
+
+    async def ended(self, session_id: str) -> SessionEndData | None:
+        """Return how a recently removed session ended, if the store still knows; or None."""
         ...
 
     async def claim_expired(self, now: float, *, limit: int, hold: float) -> list[str]:
@@ -155,7 +166,11 @@ class SessionStore(Protocol):
         ...
 
     async def publish_end(self, end: SessionEndData) -> None:
-        """Tell every process sharing the store that a session ended."""
+        """Tell every process sharing the store that a session ended.
+
+        A store retries a transient failure a few times before it raises
+        :class:`~nyx_sessions.errors.StoreUnavailableError`.
+        """
         ...
 
     def on_end(self, callback: Callable[[SessionEndData], None] | None) -> None:
@@ -183,19 +198,4 @@ class InspectableStore(Protocol):
         limit:
             Stop after this many records; no limit when None.
         """
-        ...
-
-
-@runtime_checkable
-class NowaitCommitStore(Protocol):
-    """An optional capability of a store: committing without I/O.
-
-    A store that keeps its records in this process's memory can save an update without
-    waiting for anything; the manager then calls :meth:`commit_nowait` instead of
-    :meth:`SessionStore.commit`, which saves a coroutine on every click.
-    :class:`~nyx_sessions.stores.memory.MemoryStore` has it.
-    """
-
-    def commit_nowait(self, record: SessionRecord, *, lease_owner: str, release: bool) -> int:
-        """Do what :meth:`SessionStore.commit` does, synchronously, with the same errors."""
         ...

@@ -158,8 +158,11 @@ class MemoryStore:
         if holder is not None and holder[0] == lease_owner:
             del self._leases[session_id]
 
-    async def remove(self, session_id: str) -> bool:
-        """Delete the record and its lease; True when it existed."""
+    async def remove(self, session_id: str, *, end: SessionEndData | None = None) -> bool:
+        """Delete the record and its lease; True when it existed.
+
+        ``end`` is not kept: no other process shares this store, so none can miss it.
+        """
         self._leases.pop(session_id, None)
         self._indexed.pop(session_id, None)
         return self._records.pop(session_id, None) is not None
@@ -200,6 +203,10 @@ class MemoryStore:
             if session_type is None or record.session_type == session_type:
                 found += 1
                 yield record
+
+    async def ended(self, session_id: str) -> SessionEndData | None:
+        """No other process shares this store: there is no end it could have missed."""
+        return None
 
     async def publish_end(self, end: SessionEndData) -> None:
         """No other process shares this store: nothing to tell."""

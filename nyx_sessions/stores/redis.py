@@ -376,7 +376,11 @@ class RedisStore:
         self._written.forget(session_id)
         await self._send(self._requests.release(session_id, lease_owner), 1, "release")
 
-    async def remove(self, session_id: str) -> bool:
+    async def ended(self, session_id: str) -> SessionEndData | None:
+        """Not kept yet by this store."""
+        return None
+
+    async def remove(self, session_id: str, *, end: SessionEndData | None = None) -> bool:
         """Delete the record, its lease and its index entries; True for one caller only."""
         self._written.forget(session_id)
         rec, lease_key, _ = self._keys(session_id)
