@@ -42,6 +42,7 @@ from .filters import (
     SessionUpdateFilter,
     UserIn,
 )
+from .inputs import ModalValue, ModalValues, SelectValue, modal_values, select_values
 from .manager import SessionManager
 from .responders import Responder
 from .session import AbstractSession, Session
@@ -69,6 +70,8 @@ __all__ = [
     "MalformedCustomIdError",
     "ManagerClosedError",
     "MemoryStore",
+    "ModalValue",
+    "ModalValues",
     "NyxSessionError",
     "OwnerOnly",
     "RecordError",
@@ -76,6 +79,7 @@ __all__ = [
     "RecordVersionError",
     "Responder",
     "RevisionConflictError",
+    "SelectValue",
     "Session",
     "SessionCustomIdCodec",
     "SessionEndData",
@@ -95,4 +99,6 @@ __all__ = [
     "UnknownSessionTypeError",
     "UserIn",
     "__version__",
+    "modal_values",
+    "select_values",
 ]

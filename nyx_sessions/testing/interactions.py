@@ -18,6 +18,7 @@ from nyx_sessions.testing.records import (
     OfflineChannel,
     OfflineRole,
     OfflineUser,
+    RecordedFile,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ Entity = OfflineUser | OfflineRole | OfflineChannel
 """Something a user, role, channel or mentionable option or select can pick."""
 
 _OPTION = discord.AppCommandOptionType
+_FILE_UPLOAD = discord.ComponentType.file_upload.value
 _ENTITY_OPTIONS = {_OPTION.user, _OPTION.channel, _OPTION.role, _OPTION.mentionable}
 # What each auto-populated select may pick.
 _SELECT_PICKS: dict[int, tuple[type, ...]] = {
@@ -59,6 +61,7 @@ class _Resolver:
         self.users: dict[int, OfflineUser] = {}
         self.roles: dict[int, OfflineRole] = {}
         self.channels: dict[int, OfflineChannel] = {}
+        self.attachments: dict[str, Payload] = {}
 
     def entity(self, value: object) -> Entity:
         if isinstance(value, OfflineUser | OfflineRole | OfflineChannel):
@@ -81,6 +84,30 @@ class _Resolver:
             self.channels[entity.id] = entity
         return str(entity.id)
 
+    def upload(self, file: object) -> str:
+        """Record an uploaded file (a :class:`RecordedFile` or a file name); return its id."""
+        if isinstance(file, RecordedFile):
+            filename, content_type, size = (
+                file.filename or file.name,
+                file.content_type,
+                len(file.data),
+            )
+        else:
+            filename, content_type, size = str(file), None, 0
+        attachment_id = str(self.world.new_id())
+        url = f"https://cdn.offline.invalid/attachments/{attachment_id}/{filename}"
+        attachment: Payload = {
+            "id": attachment_id,
+            "filename": filename,
+            "size": size,
+            "url": url,
+            "proxy_url": url,
+        }
+        if content_type is not None:
+            attachment["content_type"] = content_type
+        self.attachments[attachment_id] = attachment
+        return attachment_id
+
     def resolved(self) -> Payload:
         world = self.world
         members = {
@@ -93,12 +120,15 @@ class _Resolver:
             world.channel_payload(channel, permissions=permissions)
             for channel in self.channels.values()
         ]
-        return resolved_payload(
+        resolved = resolved_payload(
             users=list(self.users.values()),
             members=members,
             roles=list(self.roles.values()),
             channels=channels,
         )
+        if self.attachments:
+            resolved["attachments"] = dict(self.attachments)
+        return resolved
 
 
 def command_data(
@@ -247,7 +277,8 @@ def modal_submit_data(
 ) -> Payload:
     """Build the data of submitting ``modal`` with ``values`` by custom id.
 
-    A string fills a text input; a list picks in a select; a boolean ticks a checkbox.
+    A string fills a text input; a list picks in a select; a boolean ticks a checkbox; a
+    list of :class:`RecordedFile` (or file names) fills a file upload.
     """
     resolver = _Resolver(world, invoker, in_guild=in_guild)
     remaining = dict(values)
@@ -285,8 +316,13 @@ def _field_value(resolver: _Resolver, component: Payload, value: object) -> Payl
             raise ValueError(f"text input {custom_id!r} is required")
         return {"value": text}
     if component_type in SELECT_TYPES:
+        if value is None and not component.get("required", True):
+            return {"values": []}
         picked = [] if value is None else list(value)  # type: ignore[call-overload]
         return {"values": _select_values(resolver, {"min_values": 0, **component}, picked)}
+    if component_type == _FILE_UPLOAD:
+        files = [] if value is None else list(value)  # type: ignore[call-overload]
+        return {"values": [resolver.upload(file) for file in files]}
     if isinstance(value, list | tuple):
         return {"values": list(value)}
     return {} if value is None else {"value": value}
