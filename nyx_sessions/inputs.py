@@ -10,14 +10,13 @@ interaction's ``resolved`` data, as discord.py does for command options.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast, overload
 
 import discord
 from discord.app_commands import AppCommandChannel, AppCommandThread, Namespace
-from discord.types.interactions import ResolvedData
 
 if TYPE_CHECKING:
-    from discord.types.interactions import ApplicationCommandInteractionDataOption
+    from discord.types.interactions import ApplicationCommandInteractionDataOption, ResolvedData
 
 __all__ = [
     "ModalValue",
@@ -73,7 +72,7 @@ def _resolve(
     ]
     # A Namespace resolves snowflakes to discord.py objects (a Member where member data
     # came along, else a User; Role; AppCommandChannel; Attachment), or discord.Object.
-    resolved: ResolvedData = data.get("resolved") or ResolvedData()
+    resolved = cast("ResolvedData", data.get("resolved") or {})
     namespace = Namespace(interaction, resolved, options)
     return [value for _, value in namespace]
 
