@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from . import AbstractSession, EndCode, OwnerOnly, SessionEvent, SessionManager
+from . import AbstractSession, EndCode, OwnerOnly, SessionEndData, SessionEvent, SessionManager
 from .sessions import ChoiceField, FormSession, PaginationSession, TextField
 from .testing import ManualClock, OfflineDiscord
 
@@ -285,7 +285,7 @@ async def run_demo(console: Console) -> dict[str, Any]:
         show.action(alice, "clicks [ Done ]")
         assert command.message is not None
         show.result(await offline.click(alice, command.message, label="Done"))
-        end = await counter.end_promise
+        end: SessionEndData[Any] = await counter.end_promise
         await asyncio.sleep(0.01)  # let the END listener print first
         show.note(f"end promise: code={end.code.value} result={end.result}")
         results["counter"] = end

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic
+
+if TYPE_CHECKING:
+    # A default makes a bare ``SessionEndData`` mean ``SessionEndData[Any]``, as before
+    # it was generic; typing_extensions is only read by the type checker here.
+    from typing_extensions import TypeVar
+
+    EndResultT = TypeVar("EndResultT", default=Any)
+else:
+    from typing import TypeVar
+
+    EndResultT = TypeVar("EndResultT")
 
 __all__ = ["EndCode", "SessionEndData"]
 
@@ -27,8 +38,11 @@ class EndCode(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class SessionEndData:
+class SessionEndData(Generic[EndResultT]):
     """What a session's :attr:`~AbstractSession.end_promise` resolves to.
+
+    Generic in the session's result type: the end of an ``AbstractSession[int]`` is a
+    ``SessionEndData[int]``, whose :attr:`result` is an ``int`` or None.
 
     Attributes
     ----------
@@ -45,4 +59,4 @@ class SessionEndData:
     session_id: str
     code: EndCode
     reason: str | None = None
-    result: Any = None
+    result: EndResultT | None = None

@@ -9,10 +9,15 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, runtime_checkable
 
 import discord
+from discord.ext import commands
 
+from . import answers
 from ._types import ResultT, ResultT_co
+from .actions import collect_actions
 from .codecs import CustomIdBuilder, SessionCustomIdCodec, is_valid_session_id
-from .errors import SessionStateError
+from .errors import MalformedCustomIdError, SessionStateError
+from .inputs import custom_id_of
+from .responders import answer_ephemeral
 
 if TYPE_CHECKING:
     from .end import EndCode, SessionEndData
@@ -24,6 +29,7 @@ __all__ = ["AbstractSession", "Session", "new_session_id"]
 _log = logging.getLogger("nyx_sessions")
 
 _DEFAULT_CODEC = SessionCustomIdCodec()
+_STARTED_FROM = (discord.Interaction, commands.Context)
 # Looked up once: discord.py's enum attributes are not free on every click.
 _MODAL_SUBMIT = discord.InteractionType.modal_submit
 _BUTTON = discord.ComponentType.button.value
@@ -86,8 +92,6 @@ class Session(Protocol[ResultT_co]):
     """
 
     id: str
-    manager: SessionManager | None
-    start_interaction: discord.Interaction[Any] | None
     owner_id: int
     guild_id: int | None
     channel_id: int | None
@@ -95,6 +99,22 @@ class Session(Protocol[ResultT_co]):
     data: dict[str, Any]
     result: Any
     end_code: EndCode | None
+
+    @property
+    def manager(self) -> SessionManager | None:
+        """The manager serving the session; None before :meth:`SessionManager.start`."""
+        ...
+
+    @manager.setter
+    def manager(self, manager: SessionManager | None) -> None: ...
+
+    @property
+    def start_interaction(self) -> discord.Interaction[Any] | None:
+        """The interaction that started the session, while it is kept."""
+        ...
+
+    @start_interaction.setter
+    def start_interaction(self, interaction: discord.Interaction[Any] | None) -> None: ...
 
     # Read-only here, so that subclasses may narrow them (``ttl = 60``).
     @property
@@ -128,7 +148,7 @@ class Session(Protocol[ResultT_co]):
         ...
 
     @property
-    def end_promise(self) -> asyncio.Future[SessionEndData]:
+    def end_promise(self) -> asyncio.Future[SessionEndData[Any]]:
         """A future that resolves to :class:`SessionEndData` when the session ends."""
         ...
 
@@ -157,12 +177,16 @@ class Session(Protocol[ResultT_co]):
 class AbstractSession(ABC, Generic[ResultT]):
     """Base class for sessions: subclass it, implement :meth:`start` and the handlers.
 
+    Handlers are methods marked with :func:`~nyx_sessions.action`, one per action named
+    in a custom id (:meth:`action_id`); or overrides of :meth:`handle_button`,
+    :meth:`handle_select_menu` and :meth:`handle_modal`.
+
     Parameters
     ----------
     interaction:
-        The interaction that starts the session (usually a slash command). It gives the
-        session its owner, guild and channel. None only for sessions restored from a
-        store, which are built without calling ``__init__``.
+        What starts the session: an interaction (usually a slash command) or the
+        :class:`~discord.ext.commands.Context` of a prefix or hybrid command. It gives
+        the session its owner, guild and channel.
     session_id:
         The session's id; a random, unguessable one by default.
 
@@ -170,12 +194,6 @@ class AbstractSession(ABC, Generic[ResultT]):
     ----------
     id:
         The session's id: random and unguessable unless given.
-    manager:
-        The :class:`~nyx_sessions.SessionManager` that started (or restored) the session.
-    start_interaction:
-        The interaction that started the session, for :meth:`start`. None once
-        ``start()`` has returned, unless the manager was made with
-        ``keep_start_interaction=True``, and None after a restore.
     owner_id:
         The id of the user who started the session.
     guild_id, channel_id:
@@ -212,28 +230,37 @@ class AbstractSession(ABC, Generic[ResultT]):
     max_lifetime: float | None = None
     start_filter: SessionStartFilter | None = None
     update_filter: SessionUpdateFilter | None = None
+    unknown_action_message: ClassVar[str] = "This does nothing any more."
+    """The ephemeral answer to a custom id that names no action of the session."""
+    _actions: ClassVar[dict[str, str]] = {}
 
     __slots__ = (
         "_end_promise",
+        "_manager",
+        "_restored",
+        "_start_context",
+        "_start_interaction",
         "channel_id",
         "data",
         "end_code",
         "guild_id",
         "id",
-        "manager",
         "message_id",
         "owner_id",
         "result",
-        "start_interaction",
     )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "session_type" not in cls.__dict__:
             cls.session_type = f"{cls.__module__}.{cls.__qualname__}"
+        cls._actions = collect_actions(cls)
 
     def __init__(
-        self, interaction: discord.Interaction[Any], *, session_id: str | None = None
+        self,
+        interaction: discord.Interaction[Any] | commands.Context[Any],
+        *,
+        session_id: str | None = None,
     ) -> None:
         if session_id is None:
             session_id = new_session_id()
@@ -241,20 +268,35 @@ class AbstractSession(ABC, Generic[ResultT]):
             raise ValueError(
                 f"invalid session id {session_id!r}: use 1 to 64 characters of A-Z a-z 0-9 _ -"
             )
+        if not isinstance(interaction, _STARTED_FROM):
+            raise TypeError(
+                f"a session starts from a discord.Interaction or a commands.Context, "
+                f"not {type(interaction).__name__}"
+            )
         self.id: str = session_id
-        self.manager: SessionManager | None = None
-        self.start_interaction: discord.Interaction[Any] | None = interaction
-        self.owner_id: int = interaction.user.id
-        # The cached guild's id where there is one: one int object for every session in
-        # the guild, rather than the one each interaction parsed (32 bytes a session).
-        guild = interaction.guild
-        self.guild_id: int | None = guild.id if guild is not None else interaction.guild_id
-        self.channel_id: int | None = interaction.channel_id
+        self._manager: SessionManager | None = None
+        self._restored = False
         self.message_id: int | None = None
+        if isinstance(interaction, commands.Context):
+            # A hybrid command run as a slash command carries its interaction.
+            self._start_interaction: discord.Interaction[Any] | None = interaction.interaction
+            self._start_context: commands.Context[Any] | None = interaction
+            self.owner_id: int = interaction.author.id
+            self.guild_id: int | None = interaction.guild.id if interaction.guild else None
+            self.channel_id: int | None = interaction.channel.id
+        else:
+            self._start_interaction = interaction
+            self._start_context = None
+            self.owner_id = interaction.user.id
+            # The cached guild's id where there is one: one int object for every session
+            # in the guild, rather than the one each interaction parsed.
+            guild = interaction.guild
+            self.guild_id = guild.id if guild is not None else interaction.guild_id
+            self.channel_id = interaction.channel_id
         self.data: dict[str, Any] = {}
         self.result: ResultT | None = None
         self.end_code: EndCode | None = None
-        self._end_promise: asyncio.Future[SessionEndData] | None = None
+        self._end_promise: asyncio.Future[SessionEndData[ResultT]] | None = None
 
     @classmethod
     def restore(
@@ -270,13 +312,15 @@ class AbstractSession(ABC, Generic[ResultT]):
     ) -> AbstractSession[ResultT]:
         """Rebuild a session from stored state, without calling ``__init__``.
 
-        ``start_interaction`` is None on a restored session: the interaction token is
-        not kept. Keep everything a session needs in :attr:`data`.
+        A restored session has no start interaction: the interaction token is not
+        kept. Keep everything a session needs in :attr:`data`.
         """
         self = cls.__new__(cls)
         self.id = session_id
-        self.manager = None
-        self.start_interaction = None
+        self._manager = None
+        self._restored = True
+        self._start_interaction = None
+        self._start_context = None
         self.owner_id = owner_id
         self.guild_id = guild_id
         self.channel_id = channel_id
@@ -297,18 +341,88 @@ class AbstractSession(ABC, Generic[ResultT]):
 
     # -- what the manager and the handlers use -------------------------------------------
 
+    if TYPE_CHECKING:
+        # Handlers only ever run once the manager has set it, so handlers read it
+        # without a None check; the manager itself sees None before start.
+        @property
+        def manager(self) -> SessionManager:
+            """The manager that started (or restored) the session."""
+
+    else:
+
+        @property
+        def manager(self) -> SessionManager | None:
+            """The manager that started (or restored) the session; None before start."""
+            return self._manager
+
+    @manager.setter
+    def manager(self, manager: SessionManager | None) -> None:
+        self._manager = manager
+
+    @property
+    def start_interaction(self) -> discord.Interaction[Any]:
+        """The interaction that started the session, for :meth:`start`.
+
+        It is dropped once ``start()`` has returned (unless the manager was made with
+        ``keep_start_interaction=True``); a restored session never has it. A session
+        started from a prefix command's context has none: read it there only as the
+        first argument of :meth:`reply`, which then sends through the context.
+
+        Raises
+        ------
+        SessionStateError
+            The interaction is gone (after start, or after a restore).
+        """
+        interaction = self._start_interaction
+        if interaction is None and self._start_context is None:
+            if self._restored:
+                why = "was restored from the store, where interaction tokens are not kept"
+            else:
+                why = "has returned from start(), which drops it"
+            raise SessionStateError(
+                f"session {self.id} has no start interaction: it {why}. Answer the "
+                "interaction at hand, or edit the session's message with self.message"
+            )
+        # None only for a prefix command's session during start(): reply() takes it.
+        return interaction  # type: ignore[return-value]
+
+    @start_interaction.setter
+    def start_interaction(self, interaction: discord.Interaction[Any] | None) -> None:
+        self._start_interaction = interaction
+        if interaction is None:
+            self._start_context = None
+
+    @property
+    def start_context(self) -> commands.Context[Any] | None:
+        """The command context that started the session, during :meth:`start`; else None."""
+        return self._start_context
+
     @property
     def custom_id(self) -> CustomIdBuilder:
         """A fresh custom-id builder for this session, on every access."""
-        codec = self.manager.codec if self.manager is not None else _DEFAULT_CODEC
+        codec = self._manager.codec if self._manager is not None else _DEFAULT_CODEC
         return codec.create_builder(self.id)
 
+    def action_id(self, name: str, *tokens: str | int) -> str:
+        """Return the custom id that calls the action ``name`` with ``tokens``.
+
+        Raises
+        ------
+        CustomIdTooLongError
+            The id would be longer than Discord's 100 characters.
+        """
+        builder = self.custom_id.push(name)
+        for token in tokens:
+            builder.push(token)
+        return builder.build()
+
     @property
-    def end_promise(self) -> asyncio.Future[SessionEndData]:
+    def end_promise(self) -> asyncio.Future[SessionEndData[ResultT]]:
         """A future that resolves to :class:`~nyx_sessions.SessionEndData` when the session ends.
 
         It resolves whatever the reason (stopped, expired, cancelled, rejected, failed,
-        shut down), also when the session ends in another process sharing the store.
+        shut down), also when the session ends in another process sharing the store. It
+        lives in this process only: after a restart nobody awaits it (see the END event).
         """
         if self._end_promise is None:
             self._end_promise = asyncio.get_running_loop().create_future()
@@ -322,9 +436,10 @@ class AbstractSession(ABC, Generic[ResultT]):
     @property
     def channel(self) -> discord.PartialMessageable | None:
         """The session's channel, for sending or editing by id (works after a restart)."""
-        if self.manager is None or self.manager.client is None or self.channel_id is None:
+        manager = self._manager
+        if manager is None or manager.client is None or self.channel_id is None:
             return None
-        return self.manager.client.get_partial_messageable(self.channel_id, guild_id=self.guild_id)
+        return manager.client.get_partial_messageable(self.channel_id, guild_id=self.guild_id)
 
     @property
     def message(self) -> discord.PartialMessage | None:
@@ -334,31 +449,77 @@ class AbstractSession(ABC, Generic[ResultT]):
             return None
         return channel.get_partial_message(self.message_id)
 
+    # -- answering -------------------------------------------------------------------------
+
+    async def edit(self, interaction: discord.Interaction[Any] | None, **fields: Any) -> None:
+        """Edit the message ``interaction``'s component is on, answered or not.
+
+        ``response.edit_message`` before the interaction is acknowledged,
+        ``edit_original_response`` after (the manager defers a slow handler's
+        interaction). With None, the session's message is edited by id (:attr:`message`).
+        ``fields`` are those of :meth:`discord.Message.edit`: ``content``, ``view``, ...
+        """
+        if interaction is not None:
+            await answers.edit(interaction, **fields)
+            return
+        message = self.message
+        if message is None:
+            raise SessionStateError(f"session {self.id} has no known message to edit")
+        await message.edit(**fields)
+
+    async def reply(
+        self, interaction: discord.Interaction[Any] | None, *args: Any, **fields: Any
+    ) -> discord.Message | None:
+        """Send a message: the interaction's response, or a follow-up once it was answered.
+
+        With None (a session started from a prefix command, or an update with no
+        interaction at hand), the message goes through the start context's
+        ``ctx.send``, or to the session's channel. A message that carries the
+        session's components becomes :attr:`message_id` when none is known yet.
+
+        Returns
+        -------
+        discord.Message | None
+            The message sent, when Discord returns it (an interaction's first response
+            gives None).
+        """
+        sent = await answers.reply(
+            interaction, *args, context=self._start_context, channel=self.channel, **fields
+        )
+        if sent is not None and self.message_id is None and "view" in fields:
+            self.message_id = sent.id
+        return sent
+
     # -- hooks -----------------------------------------------------------------------------
 
     @abstractmethod
     async def start(self) -> None:
-        """Send the session's first message, usually through ``start_interaction``."""
+        """Send the session's first message: ``await self.reply(self.start_interaction, ...)``."""
 
     async def update(self, interaction: discord.Interaction[Any]) -> bool:
         """Dispatch ``interaction`` to the handler for its component type.
 
         Buttons go to :meth:`handle_button`, every kind of select menu to
-        :meth:`handle_select_menu`, modal submits to :meth:`handle_modal`.
+        :meth:`handle_select_menu`, modal submits to :meth:`handle_modal`; by default
+        each of those calls the :func:`~nyx_sessions.action` the custom id names.
 
         Returns
         -------
         bool
             True to refresh the session's TTL.
         """
-        if interaction.type is _MODAL_SUBMIT:
-            return await self.handle_modal(interaction)
-        data: Any = interaction.data or {}
-        component_type = data.get("component_type")
-        if component_type == _BUTTON:
-            return await self.handle_button(interaction)
-        if type(component_type) is int and component_type in _SELECT_TYPES:
-            return await self.handle_select_menu(interaction)
+        try:
+            if interaction.type is _MODAL_SUBMIT:
+                return await self.handle_modal(interaction)
+            data: Any = interaction.data or {}
+            component_type = data.get("component_type")
+            if component_type == _BUTTON:
+                return await self.handle_button(interaction)
+            if type(component_type) is int and component_type in _SELECT_TYPES:
+                return await self.handle_select_menu(interaction)
+        except discord.InteractionResponded:
+            answers.explain_already_answered(self.id, self.session_type, interaction)
+            raise
         _log.warning(
             "Session %s (%s) got an interaction it cannot dispatch: type %s, component type %s",
             self.id,
@@ -369,16 +530,44 @@ class AbstractSession(ABC, Generic[ResultT]):
         return False
 
     async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
-        """Handle a button click; return True to refresh the TTL."""
-        return self._unhandled("button")
+        """Handle a button click; by default, call the action its custom id names."""
+        return await self.dispatch_action(interaction)
 
     async def handle_select_menu(self, interaction: discord.Interaction[Any]) -> bool:
-        """Handle a select menu choice (any kind of select); return True to refresh the TTL."""
-        return self._unhandled("select menu")
+        """Handle a select menu choice (any kind); by default, call the action it names."""
+        return await self.dispatch_action(interaction)
 
     async def handle_modal(self, interaction: discord.Interaction[Any]) -> bool:
-        """Handle a modal submit; return True to refresh the TTL."""
-        return self._unhandled("modal")
+        """Handle a modal submit; by default, call the action its custom id names."""
+        return await self.dispatch_action(interaction)
+
+    async def dispatch_action(self, interaction: discord.Interaction[Any]) -> bool:
+        """Call the :func:`~nyx_sessions.action` that ``interaction``'s custom id names.
+
+        The tokens after the action's name are its arguments. An id that names no action
+        of the session is answered with :attr:`unknown_action_message` (ephemeral) and
+        logged.
+        """
+        custom_id = custom_id_of(interaction)
+        codec = self._manager.codec if self._manager is not None else _DEFAULT_CODEC
+        try:
+            tokens = codec.create_iterator(custom_id).get_tokens()
+        except MalformedCustomIdError as error:
+            _log.warning("Session %s got a malformed custom id: %s", self.id, error)
+            tokens = []
+        method = self._actions.get(tokens[0]) if tokens else None
+        if method is None:
+            _log.warning(
+                "Session %s (%s) has no action for custom id %r (actions: %s)",
+                self.id,
+                self.session_type,
+                custom_id,
+                ", ".join(sorted(self._actions)) or "none",
+            )
+            await answer_ephemeral(interaction, self.unknown_action_message)
+            return False
+        handled: bool = await getattr(self, method)(interaction, *tokens[1:])
+        return handled
 
     async def end(self) -> None:
         """Run when the session ends, for any reason; :attr:`end_code` tells which."""
@@ -387,9 +576,9 @@ class AbstractSession(ABC, Generic[ResultT]):
         """Return the session's result; :attr:`result` by default."""
         return self.result
 
-    # -- actions ---------------------------------------------------------------------------
+    # -- ending ----------------------------------------------------------------------------
 
-    async def stop(self, result: Any = MISSING, reason: str | None = None) -> None:
+    async def stop(self, result: ResultT | _Missing = MISSING, reason: str | None = None) -> None:
         """End the session with :attr:`EndCode.ENDED <nyx_sessions.EndCode.ENDED>`.
 
         Inside one of the session's own handlers the end runs as soon as the handler
@@ -402,23 +591,14 @@ class AbstractSession(ABC, Generic[ResultT]):
         reason:
             A free-form explanation, passed on in :class:`~nyx_sessions.SessionEndData`.
         """
-        if self.manager is None:
+        manager = self._manager
+        if manager is None:
             raise SessionStateError(f"session {self.id} was never started")
         from .end import EndCode
 
-        if result is not MISSING:
+        if not isinstance(result, _Missing):
             self.result = result
-        await self.manager.end(self, code=EndCode.ENDED, reason=reason)
-
-    def _unhandled(self, kind: str) -> bool:
-        _log.warning(
-            "Session %s (%s) has no handler for a %s; override handle_%s",
-            self.id,
-            self.session_type,
-            kind,
-            kind.replace(" ", "_"),
-        )
-        return False
+        await manager.end(self, code=EndCode.ENDED, reason=reason)
 
     def __repr__(self) -> str:
         state = self.end_code.value if self.end_code is not None else "live"

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 import discord
 import pytest
 
-from nyx_sessions import AbstractSession, EndCode, SessionEvent, SessionManager
+from nyx_sessions import AbstractSession, EndCode, SessionEvent, SessionManager, SessionStateError
 from nyx_sessions.testing import ManualClock, OfflineDiscord, OfflineUser
 from tests.sessions import Counter, Probe
 
@@ -723,7 +723,8 @@ async def test_start_interactions_can_be_dropped_after_start(
     manager = SessionManager(offline.client, clock=clock, keep_start_interaction=False)
     try:
         session = await start(offline, manager, Counter, alice)
-        assert session.start_interaction is None
+        with pytest.raises(SessionStateError, match="has returned from start"):
+            _ = session.start_interaction
         message = offline.messages[-1]
         await offline.click(alice, message, label="+1")
         assert message.content == "1"
@@ -804,7 +805,7 @@ async def test_aclose_right_after_clicks_arrive_answers_every_one(
         await click.wait_answered(1)
         assert click.ephemeral
         assert click.message is not None and "try again" in click.message.content
-    assert len(manager._arrivals) == 0 and not manager._tasks
+    assert not manager._queues.abandoned and not manager._tasks
 
 
 async def test_aclose_answers_clicks_whose_task_was_cancelled_before_they_ran(
@@ -815,12 +816,12 @@ async def test_aclose_answers_clicks_whose_task_was_cancelled_before_they_ran(
     await start(offline, manager, Probe, alice)
     message = offline.messages[-1]
     click = await offline.click(alice, message, label="go", wait=False)
-    (task,) = manager._tasks  # the task that would take the click's first step
+    (task,) = manager._tasks  # the task that would serve the click
     task.cancel()  # as aclose cancels work that outlives close_timeout
     await asyncio.gather(task, return_exceptions=True)
-    assert len(manager._arrivals) == 1 and not click.answered
+    assert not click.answered
     await asyncio.wait_for(manager.aclose(), 2)
     await click.wait_answered(1)
     assert click.ephemeral
     assert click.message is not None and "try again" in click.message.content
-    assert len(manager._arrivals) == 0
+    assert not manager._queues.abandoned
