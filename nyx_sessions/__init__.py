@@ -6,10 +6,13 @@ results; in memory, or in Redis to survive restarts and serve many processes.
 
 from __future__ import annotations
 
+from .actions import action
 from .clock import Clock, LoopClock
 from .codecs import CustomIdBuilder, SessionCustomIdCodec, StringIterator
+from .conversation import ConversationSession
 from .end import EndCode, SessionEndData
 from .errors import (
+    ConversationTimeout,
     CorruptRecordError,
     CustomIdError,
     CustomIdTooLongError,
@@ -24,6 +27,7 @@ from .errors import (
     SessionLimitError,
     SessionNotFoundError,
     SessionStateError,
+    SessionTypeNotRegisteredError,
     StateEncodeError,
     StoreError,
     StoreUnavailableError,
@@ -56,6 +60,8 @@ __all__ = [
     "AbstractSessionStartFilter",
     "AbstractSessionUpdateFilter",
     "Clock",
+    "ConversationSession",
+    "ConversationTimeout",
     "Cooldown",
     "CorruptRecordError",
     "CustomIdBuilder",
@@ -91,6 +97,7 @@ __all__ = [
     "SessionStartFilter",
     "SessionStateError",
     "SessionStore",
+    "SessionTypeNotRegisteredError",
     "SessionUpdateFilter",
     "StateEncodeError",
     "StoreError",
@@ -99,6 +106,7 @@ __all__ = [
     "UnknownSessionTypeError",
     "UserIn",
     "__version__",
+    "action",
     "modal_values",
     "select_values",
 ]

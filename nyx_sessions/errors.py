@@ -4,11 +4,13 @@ Every exception derives from :class:`NyxSessionError`; where the meaning matches
 builtin, the builtin is a second base so ``except KeyError`` and friends keep working::
 
     NyxSessionError
+    ├── ConversationTimeout (TimeoutError)
     ├── CustomIdError (ValueError)
     │   ├── CustomIdTooLongError
     │   └── MalformedCustomIdError
     ├── SessionNotFoundError (KeyError)
     ├── SessionStateError (RuntimeError)
+    ├── SessionTypeNotRegisteredError
     ├── SessionLimitError
     ├── ManagerClosedError (RuntimeError)
     ├── StateEncodeError (TypeError)
@@ -26,6 +28,7 @@ builtin, the builtin is a second base so ``except KeyError`` and friends keep wo
 from __future__ import annotations
 
 __all__ = [
+    "ConversationTimeout",
     "CorruptRecordError",
     "CustomIdError",
     "CustomIdTooLongError",
@@ -40,6 +43,7 @@ __all__ = [
     "SessionLimitError",
     "SessionNotFoundError",
     "SessionStateError",
+    "SessionTypeNotRegisteredError",
     "StateEncodeError",
     "StoreError",
     "StoreUnavailableError",
@@ -49,6 +53,10 @@ __all__ = [
 
 class NyxSessionError(Exception):
     """Base class of every error raised by nyx-sessions."""
+
+
+class ConversationTimeout(NyxSessionError, TimeoutError):
+    """A conversation's wait ran out of time (raised inside ``converse()``)."""
 
 
 class CustomIdError(NyxSessionError, ValueError):
@@ -73,6 +81,10 @@ class SessionNotFoundError(NyxSessionError, KeyError):
 
 class SessionStateError(NyxSessionError, RuntimeError):
     """A session was used in a state that does not allow it (not started, ended)."""
+
+
+class SessionTypeNotRegisteredError(NyxSessionError):
+    """A session started with a persistent store belongs to a class the manager cannot restore."""
 
 
 class SessionLimitError(NyxSessionError):
