@@ -169,6 +169,10 @@ class Session(Protocol[ResultT_co]):
         """Clean up when the session ends, for any reason."""
         ...
 
+    async def on_timeout(self) -> bool:
+        """Decide, at the session's deadline, whether it expires (False) or goes on (True)."""
+        ...
+
     def get_result(self) -> ResultT_co | None:
         """Return the session's result."""
         ...
@@ -571,6 +575,17 @@ class AbstractSession(ABC, Generic[ResultT]):
 
     async def end(self) -> None:
         """Run when the session ends, for any reason; :attr:`end_code` tells which."""
+
+    async def on_timeout(self) -> bool:
+        """Run when the session's deadline passes, before it expires.
+
+        Returns
+        -------
+        bool
+            False (the default): the session expires now, and :meth:`end` runs. True:
+            the session goes on, with its deadline refreshed from :attr:`ttl`.
+        """
+        return False
 
     def get_result(self) -> ResultT | None:
         """Return the session's result; :attr:`result` by default."""

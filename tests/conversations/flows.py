@@ -83,3 +83,33 @@ class Slow(ConversationSession[str]):
                 return "gave up"
         await click.response.edit_message(content="Answered.", view=None)
         return "answered"
+
+
+class Counting(ConversationSession[int]):
+    """Counts clicks on "+1" up to :attr:`steps`; its seed comes from an external call."""
+
+    session_type = "tests.counting"
+    steps: ClassVar[int] = 5
+    checkpoint_every: ClassVar[int | None] = None
+    seeds: ClassVar[list[int]] = []  # every real run of the external call
+
+    @staticmethod
+    def seed() -> int:
+        Counting.seeds.append(100)
+        return 100
+
+    async def converse(self) -> int:
+        await self.start_interaction.response.send_message(
+            "0", view=view_of(button(self, "+1", "add"))
+        )
+        # Before the loop, from data alone: a checkpoint inside it replays from here.
+        if "seed" not in self.data:
+            self.data.update(seed=await self.external(self.seed), total=0)
+        while self.data["total"] < type(self).steps:
+            click = await self.wait_for("add")
+            self.data["total"] += 1
+            await click.response.edit_message(content=str(self.data["total"]))
+            every = type(self).checkpoint_every
+            if every is not None and self.data["total"] % every == 0:
+                self.checkpoint()
+        return int(self.data["seed"] + self.data["total"])
