@@ -6,14 +6,13 @@ import asyncio
 import logging
 from typing import Any, ClassVar
 
-import discord
 import pytest
 
 from nyx_sessions import ConversationSession, EndCode
 from nyx_sessions.testing import OfflineDiscord, OfflineUser
 
 from .conftest import Process, Spawn
-from .flows import Counting, Signup, button, view_of
+from .flows import Counting, Signup, view_of
 from .test_memory import callbacks
 
 
