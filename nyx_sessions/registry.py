@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import CorruptRecordError, RecordVersionError, UnknownSessionTypeError
+from .errors import (
+    CorruptRecordError,
+    RecordVersionError,
+    SessionTypeNotRegisteredError,
+    StateEncodeError,
+    UnknownSessionTypeError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from .session import AbstractSession
+    from .codecs.state import StateCodec
+    from .session import AbstractSession, Session
     from .stores.base import SessionRecord
 
 __all__ = ["SessionRegistry"]
@@ -47,6 +54,53 @@ class SessionRegistry:
 
     def __len__(self) -> int:
         return len(self._classes)
+
+    def check_startable(self, session: Session[Any], codec: StateCodec | None = None) -> None:
+        """Check that ``session`` can live in a persistent store, before it is started.
+
+        A session whose class is not registered would work until the first restart, then
+        be unknown; data that the state codec cannot encode would fail at the first save.
+        Both are found here, before anything is sent to Discord.
+
+        Parameters
+        ----------
+        session:
+            The session about to start.
+        codec:
+            The store's state codec, to encode :attr:`~AbstractSession.data` with; a
+            default :class:`~nyx_sessions.codecs.state.StateCodec` when None.
+
+        Raises
+        ------
+        SessionTypeNotRegisteredError
+            The session's class is not registered under its ``session_type``.
+        StateEncodeError
+            The session's data holds a value the codec cannot encode.
+        """
+        registered = self._classes.get(session.session_type)
+        if registered is not type(session):
+            cls = type(session)
+            found = (
+                f"{session.session_type!r} names {registered.__qualname__}"
+                if registered is not None
+                else f"{session.session_type!r} is not registered"
+            )
+            raise SessionTypeNotRegisteredError(
+                f"{cls.__module__}.{cls.__qualname__} cannot be restored from the store after "
+                f"a restart: session_type {found}. Register the class with "
+                f"SessionManager.register({cls.__qualname__}) or "
+                f"SessionManager(..., sessions=[{cls.__qualname__}])"
+            )
+        if codec is None:
+            from .codecs.state import StateCodec
+
+            codec = StateCodec()
+        try:
+            codec.encode_value(session.data)
+        except StateEncodeError as error:
+            raise StateEncodeError(
+                f"session {session.id} ({session.session_type}): its data cannot be stored: {error}"
+            ) from None
 
     def restore(self, record: SessionRecord) -> AbstractSession[Any]:
         """Rebuild a session object from ``record`` (not started; its manager is unset)."""
