@@ -1,9 +1,9 @@
-"""A timed quiz: 30 seconds for every question, however fast the answers come.
+"""A timed quiz, written as one conversation: 30 seconds for all three questions.
 
 Run it with ``DISCORD_TOKEN=... python examples/quiz.py`` and use ``/quiz``.
 
-The handlers return False, so no answer refreshes the TTL: it is a hard time limit.
-The result is the score, also when time runs out.
+``converse()`` asks the questions in a plain loop. ``max_lifetime`` is the time limit:
+answers never buy more time. The result is the score, also when time runs out.
 """
 
 from __future__ import annotations
@@ -15,15 +15,7 @@ from typing import Any, NamedTuple
 import discord
 from discord import app_commands
 
-from nyx_sessions import (
-    AbstractSession,
-    Clock,
-    CustomIdError,
-    EndCode,
-    OwnerOnly,
-    SessionManager,
-    StringIterator,
-)
+from nyx_sessions import Clock, ConversationSession, EndCode, OwnerOnly, SessionManager
 
 _log = logging.getLogger(__name__)
 
@@ -43,63 +35,43 @@ QUESTIONS = (
 )
 
 
-class Quiz(AbstractSession[int]):
+class Quiz(ConversationSession[int]):
     """Asks :data:`QUESTIONS` in turn; only the owner answers; ends after the last one."""
 
     session_type = "examples.quiz"
-    ttl = 30  # seconds for the whole quiz: the handlers never refresh it
+    max_lifetime = 30  # seconds for the whole quiz
     update_filter = OwnerOnly()
+    not_now_text = "That question is over."  # a button of an earlier question
 
-    async def start(self) -> None:
-        self.data.update(question=0, score=0)
-        self.result = 0
-        assert self.start_interaction is not None
-        await self.start_interaction.response.send_message(self.ask(""), view=self.view())
-
-    def ask(self, verdict: str) -> str:
-        question = QUESTIONS[self.data["question"]]
-        number = self.data["question"] + 1
-        return f"{verdict}**Question {number}/{len(QUESTIONS)}:** {question.text}"
-
-    def view(self) -> discord.ui.View:
-        number: int = self.data["question"]
-        view = discord.ui.View(timeout=None)
-        for index, choice in enumerate(QUESTIONS[number].choices):
-            # The question number travels too: a late click on an old question is refused.
-            custom_id = self.custom_id.push("answer").push(number).push(index).build()
-            view.add_item(discord.ui.Button(label=choice, custom_id=custom_id))
-        return view
+    async def converse(self) -> int:
+        score = self.result = 0  # the result so far, for an expiry
+        answer: discord.Interaction[Any] = self.start_interaction
+        verdict = ""
+        for number, question in enumerate(QUESTIONS):
+            text = f"{verdict}**Question {number + 1}/{len(QUESTIONS)}:** {question.text}"
+            view = discord.ui.View(timeout=None)
+            for index, choice in enumerate(question.choices):
+                # The question travels in the action: a late click on an old one is refused.
+                custom_id = self.custom_id.push(f"q{number}").push(index).build()
+                view.add_item(discord.ui.Button(label=choice, custom_id=custom_id))
+            if number == 0:
+                await answer.response.send_message(text, view=view)
+            else:
+                await answer.response.edit_message(content=text, view=view)
+            answer = await self.wait_for(f"q{number}")
+            data: Any = answer.data
+            picked = self.manager.codec.create_iterator(data["custom_id"]).get_int_at(1)
+            right = picked == question.answer
+            score = self.result = score + int(right)
+            verdict = "Right! " if right else f"No, it was {question.choices[question.answer]}. "
+        await answer.response.edit_message(content=self.final(verdict), view=None)
+        return score
 
     def final(self, headline: str) -> str:
-        return f"{headline.rstrip()} You scored **{self.data['score']}/{len(QUESTIONS)}**."
-
-    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
-        assert self.manager is not None
-        data: Any = interaction.data
-        try:
-            tokens = self.manager.codec.create_iterator(data["custom_id"])
-        except CustomIdError:  # a forged id with a bad escape
-            tokens = StringIterator(())
-        number: int = self.data["question"]
-        choices = QUESTIONS[number].choices
-        picked = tokens.get_int_at(2, min_value=0, max_value=len(choices) - 1)
-        if tokens.get_at(0) != "answer" or tokens.get_int_at(1) != number or picked is None:
-            await interaction.response.send_message("That question is over.", ephemeral=True)
-            return False
-        right = picked == QUESTIONS[number].answer
-        self.data["score"] += int(right)
-        self.result = self.data["score"]
-        self.data["question"] = number + 1
-        verdict = "Right! " if right else f"No, it was {choices[QUESTIONS[number].answer]}. "
-        if self.data["question"] == len(QUESTIONS):
-            await interaction.response.edit_message(content=self.final(verdict), view=None)
-            await self.stop(result=self.data["score"])
-        else:
-            await interaction.response.edit_message(content=self.ask(verdict), view=self.view())
-        return False  # never refresh: the TTL is the time limit
+        return f"{headline.rstrip()} You scored **{self.result}/{len(QUESTIONS)}**."
 
     async def end(self) -> None:
-        self.result = self.data["score"]
+        await super().end()
         message = self.message  # by id: works after a restart and after 15 minutes
         if self.end_code is EndCode.EXPIRED and message is not None:
             try:
