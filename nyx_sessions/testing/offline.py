@@ -19,7 +19,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import discord
 from discord.http import Route
@@ -34,6 +34,7 @@ from nyx_sessions.testing.interactions import (
     modal_submit_data,
     select_data,
 )
+from nyx_sessions.testing.messages import deliver_message, message_create_payload
 from nyx_sessions.testing.records import (
     InteractionResult,
     OfflineChannel,
@@ -42,7 +43,10 @@ from nyx_sessions.testing.records import (
     OfflineUser,
 )
 from nyx_sessions.testing.server import OfflineServer
+from nyx_sessions.testing.started import StartedSessions
 from nyx_sessions.testing.world import OfflineWorld
+
+SessionT = TypeVar("SessionT")
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -68,8 +72,9 @@ class OfflineDiscord:
     ----------
     client:
         The client or bot to log in; ``None`` makes a
-        ``discord.Client(intents=discord.Intents.none())``. It is logged in (so its
-        ``setup_hook`` runs) on entry and closed on exit.
+        ``discord.Client(intents=discord.Intents.default())`` (the guilds intent
+        included, as a real bot has). It is logged in (so its ``setup_hook`` runs) on
+        entry and closed on exit.
     ack_window:
         Seconds within which the first answer to an interaction must arrive; a later
         one gets Discord's 404 "Unknown interaction" (10062).
@@ -108,7 +113,7 @@ class OfflineDiscord:
         bot_permissions: discord.Permissions | None = None,
     ) -> None:
         if client is None:
-            client = discord.Client(intents=discord.Intents.none())
+            client = discord.Client(intents=discord.Intents.default())
         self.client: discord.Client = client
         self.world = OfflineWorld(
             clock=clock or LoopClock(),
@@ -117,6 +122,7 @@ class OfflineDiscord:
         )
         self.server = OfflineServer(self.world, ack_window=ack_window)
         self.clients: list[discord.Client] = []
+        self.started = StartedSessions()
         self.channel: OfflineChannel = self.add_channel("general")
         self._saved_base: str | None = None
         self._state = "new"
@@ -180,11 +186,13 @@ class OfflineDiscord:
         # Guild parser, minus the member chunking that needs a websocket.
         client._connection._add_guild_from_data(self.world.guild_payload())  # type: ignore[arg-type]
         self.clients.append(client)
+        self.started.watch(client)
 
     async def logout(self, client: discord.Client) -> None:
         """Close ``client`` and stop delivering to it."""
         with contextlib.suppress(ValueError):
             self.clients.remove(client)
+        self.started.unwatch(client)
         await client.close()
 
     def _gateway(self, event: str, data: Payload) -> None:
@@ -294,6 +302,23 @@ class OfflineDiscord:
         if found is None:
             raise LookupError(f"the bot sent no message {message_id}")
         return found
+
+    async def wait_for_session(
+        self,
+        session_type: type[SessionT],
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> SessionT:
+        """Return the session of ``session_type`` that a command started.
+
+        Sessions are handed out oldest first, each once: after two commands, two calls
+        return the first session, then the second. Waits for one when none is there.
+
+        Raises
+        ------
+        TimeoutError
+            No such session started within ``timeout`` seconds.
+        """
+        return await self.started.wait_for(session_type, timeout)
 
     async def wait_for_request(
         self,
@@ -414,6 +439,42 @@ class OfflineDiscord:
             message=source,
         )
         return await self.feed(payload, client=client, wait=wait, timeout=timeout)
+
+    async def message_command(
+        self,
+        user: OfflineUser,
+        content: str,
+        *,
+        channel: OfflineChannel | None = None,
+        client: discord.Client | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> OfflineMessage | None:
+        """Post ``content`` as ``user``: a prefix command (``"!counter"``) for a bot.
+
+        Waits until the command completed or failed, or the bot posted in the channel
+        (a command that goes on waiting for a session, say). The client needs the
+        message content intent, as with Discord.
+
+        Returns
+        -------
+        OfflineMessage | None
+            The bot's first message in the channel in answer, or None.
+
+        Raises
+        ------
+        ValueError
+            The client lacks the message content intent.
+        discord.ext.commands.CommandError
+            The command failed.
+        """
+        client = client or self.client
+        if channel is None or not user.is_member:
+            channel = self.channel if user.is_member else self.world.dm_channel(user)
+        payload = message_create_payload(self.world, user, channel, content)
+        posted = await deliver_message(self.world, client, payload, timeout)
+        if posted is None or not isinstance(posted.response, dict):
+            return None
+        return self.message(int(posted.response["id"]))
 
     async def _component(
         self,

@@ -87,6 +87,18 @@ class OfflineChannel:
         return f"<#{self.id}>"
 
 
+_TEXT_DISPLAY = discord.ComponentType.text_display.value
+
+
+def _embed_text(embed: Payload) -> list[str]:
+    author = embed.get("author") or {}
+    footer = embed.get("footer") or {}
+    parts = [author.get("name"), embed.get("title"), embed.get("description")]
+    parts.extend(f"{f.get('name')}: {f.get('value')}" for f in embed.get("fields") or [])
+    parts.append(footer.get("text"))
+    return [str(part) for part in parts if part]
+
+
 @dataclass(slots=True, eq=False)
 class OfflineMessage:
     """A message that the bot sent, kept up to date on edits and deletion.
@@ -122,6 +134,25 @@ class OfflineMessage:
     def content(self) -> str:
         """The text content."""
         return str(self.payload.get("content") or "")
+
+    @property
+    def text(self) -> str:
+        """Everything the message says, one part a line.
+
+        The content, then each embed's author, title, description, fields (``name:
+        value``) and footer, then every Components V2 text display in display order
+        (inside containers and sections too). A Components V2 message has no content;
+        this is where its text is.
+        """
+        parts = [self.content] if self.content else []
+        for embed in self.embeds:
+            parts.extend(_embed_text(embed))
+        parts.extend(
+            str(component.get("content") or "")
+            for component in walk_components(self.components)
+            if component.get("type") == _TEXT_DISPLAY
+        )
+        return "\n".join(part for part in parts if part)
 
     @property
     def embeds(self) -> list[Payload]:
