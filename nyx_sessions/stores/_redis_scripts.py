@@ -1,50 +1,72 @@
 """The Lua scripts of :class:`~nyx_sessions.stores.redis.RedisStore`.
 
-Each script touches the keys of ONE session (which share a hash tag, so they live in one
-Redis Cluster slot) or one global index key, never both: that is what keeps the store
-usable on Redis Cluster. The session hash has the fields ``rev`` (the revision),
-``type`` (the session type), ``deadline`` (empty for none), ``body`` (the msgpack
-record) and ``tok`` (the token of the write that produced it, so that a write retried
-after a lost reply is recognised instead of refused).
+Every script touches the keys of ONE shard (see ``_redis_keys``): a session's keys and
+its shard's deadline index and counts by type share a hash tag, so each script runs in
+one Redis Cluster slot and updates the record and the indexes in one atomic step.
+
+The record hash has the fields ``rev`` (the revision), ``type`` (the session type),
+``deadline`` ('' for none), ``body`` (the msgpack record) and ``tok`` (the token of the
+write that produced it, so that a write retried after a lost reply is recognised instead
+of refused). The deadline index scores a session without deadline ``+inf``.
+
+A body larger than the caller's cap is never sent back (HSTRLEN is read first): the
+caller sets such a record aside without decoding it.
 """
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "CLAIM", "COMMIT", "CREATE", "REINDEX", "RELEASE", "REMOVE", "SET_ASIDE"]
+__all__ = ["ACQUIRE", "CLAIM", "COMMIT", "CREATE", "READ", "RELEASE", "REMOVE", "SET_ASIDE"]
 
-# KEYS: rec, lease. ARGV: owner, lease_ms, known_token ('' for none).
-# {0} no record; {1, rev, body, type} lease taken; {1, rev, '', type, 1} lease taken, and
-# the record is still the one that the write ``known_token`` made (the caller has it);
-# {2, pttl} lease held by another; {3} the key is not a hash (corrupt). A hash with
-# none of the fields counts as no record. (HMGET tells both apart from a hash: one
-# command fewer than asking TYPE first, on every update.)
-ACQUIRE = """
-local f = redis.pcall('HMGET', KEYS[1], 'rev', 'body', 'type', 'tok')
+# Shared head of READ and ACQUIRE. KEYS[1]: rec. Leaves ``f`` = {rev, type, tok} and
+# ``size`` = the body's length; a hash with none of the fields counts as no record.
+_LOOK = """
+local f = redis.pcall('HMGET', KEYS[1], 'rev', 'type', 'tok')
 if f['err'] then return {3} end
-if not (f[1] or f[2] or f[3] or f[4]) then return {0} end
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[1] then return {2, redis.call('PTTL', KEYS[2])} end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-if ARGV[3] ~= '' and f[4] == ARGV[3] then return {1, f[1] or '', '', f[3] or '', 1} end
-return {1, f[1] or '', f[2] or '', f[3] or ''}
+local size = redis.call('HSTRLEN', KEYS[1], 'body')
+if not (f[1] or f[2] or f[3]) and size == 0 then return {0} end
 """
 
-# KEYS: rec, lease. ARGV: owner, lease_ms, type, body, deadline, ttl_ms, token.
+# Shared tail: the record, unless its body is over the cap (ARGV[1]; 0 for no cap).
+_ANSWER = """
+local cap = tonumber(ARGV[1])
+if cap > 0 and size > cap then return {4, size, f[2] or '', f[3] or ''} end
+return {1, f[1] or '', redis.call('HGET', KEYS[1], 'body') or '', f[2] or '', f[3] or ''}
+"""
+
+# KEYS: rec. ARGV: cap.
+# {0} no record; {1, rev, body, type, tok}; {3} the key is not a hash;
+# {4, size, type, tok} the body is over the cap.
+READ = _LOOK + _ANSWER
+
+# KEYS: rec, lease. ARGV: cap, owner, lease_ms.
+# As READ, after taking the lease; {2, pttl} when another owner holds it.
+ACQUIRE = (
+    _LOOK
+    + """
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[2] then return {2, redis.call('PTTL', KEYS[2])} end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+"""
+    + _ANSWER
+)
+
+# KEYS: rec, lease, deadlines, types. ARGV: owner, lease_ms, type, body, deadline, token, id.
 # 1 created (or this very create already landed); 0 the id exists.
 CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   if redis.call('TYPE', KEYS[1])['ok'] == 'hash'
-     and redis.call('HGET', KEYS[1], 'tok') == ARGV[7] then return 1 end
+     and redis.call('HGET', KEYS[1], 'tok') == ARGV[6] then return 1 end
   return 0
 end
 redis.call('HSET', KEYS[1], 'rev', 1, 'type', ARGV[3], 'body', ARGV[4],
-           'deadline', ARGV[5], 'tok', ARGV[7])
-if tonumber(ARGV[6]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
+           'deadline', ARGV[5], 'tok', ARGV[6])
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[5] == '' and '+inf' or ARGV[5], ARGV[7])
+redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
 return 1
 """
 
-# KEYS: rec, lease. ARGV: owner, expected_rev, body, deadline, ttl_ms, release, token.
+# KEYS: rec, lease, deadlines. ARGV: owner, expected_rev, body, deadline, release, token, id.
 # {1, rev} saved; {0} no record (or not a hash, or one without rev and tok);
 # {-1, rev} leased by another owner; {-2, rev} stale.
 COMMIT = """
@@ -52,18 +74,14 @@ local f = redis.pcall('HMGET', KEYS[1], 'rev', 'tok')
 if f['err'] or not (f[1] or f[2]) then return {0} end
 local rev = tonumber(f[1]) or -1
 local expected = tonumber(ARGV[2])
-if rev == expected + 1 and f[2] == ARGV[7] then return {1, rev} end
+if rev == expected + 1 and f[2] == ARGV[6] then return {1, rev} end
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[1] then return {-1, rev} end
 if rev ~= expected then return {-2, rev} end
 rev = expected + 1
-redis.call('HSET', KEYS[1], 'rev', rev, 'body', ARGV[3], 'deadline', ARGV[4], 'tok', ARGV[7])
-if tonumber(ARGV[5]) > 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-else
-  redis.call('PERSIST', KEYS[1])
-end
-if ARGV[6] == '1' and holder then redis.call('DEL', KEYS[2]) end
+redis.call('HSET', KEYS[1], 'rev', rev, 'body', ARGV[3], 'deadline', ARGV[4], 'tok', ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[4] == '' and '+inf' or ARGV[4], ARGV[7])
+if ARGV[5] == '1' and holder then redis.call('DEL', KEYS[2]) end
 return {1, rev}
 """
 
@@ -73,64 +91,59 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: rec, lease. {1, type} deleted by this call; {0, ''} nothing to delete.
+# KEYS: rec, lease, deadlines, types, end. ARGV: id, end ('' for none), end_ms.
+# 1 deleted by this call; 0 nothing to delete. The end is kept with the delete; a call
+# that finds nothing only adds an end where none is kept (a set-aside record's).
 REMOVE = """
 redis.call('DEL', KEYS[2])
 local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind == 'none' then return {0, ''} end
-local t = ''
-if kind == 'hash' then t = redis.call('HGET', KEYS[1], 'type') or '' end
+if kind == 'none' then
+  if ARGV[2] ~= '' then redis.call('SET', KEYS[5], ARGV[2], 'PX', ARGV[3], 'NX') end
+  return 0
+end
+if kind == 'hash' then
+  local t = redis.call('HGET', KEYS[1], 'type')
+  if t and redis.call('HINCRBY', KEYS[4], t, -1) <= 0 then redis.call('HDEL', KEYS[4], t) end
+end
 redis.call('DEL', KEYS[1])
-return {1, t}
+redis.call('ZREM', KEYS[3], ARGV[1])
+if ARGV[2] ~= '' then redis.call('SET', KEYS[5], ARGV[2], 'PX', ARGV[3]) end
+return 1
 """
 
-# KEYS: rec, lease, aside. ARGV: owner, check_body ('1' or '0'), body.
-# Moves a corrupt record aside, unless it was rewritten since it was read.
-# {1, type} moved; {0, ''} gone or rewritten meanwhile.
+# KEYS: rec, lease, aside, deadlines, types. ARGV: owner, check ('1' or '0'), token, id.
+# Moves an unusable record aside (kept, without TTL) and out of the indexes, unless a
+# write replaced it since it was read (``check``: its token is no longer ``token``).
+# 1 moved; 0 gone or rewritten meanwhile.
 SET_ASIDE = """
 local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind == 'none' then return {0, ''} end
-local t = ''
+if kind == 'none' then return 0 end
 if kind == 'hash' then
-  local f = redis.call('HMGET', KEYS[1], 'body', 'type')
-  if ARGV[2] == '1' and f[1] ~= ARGV[3] then return {0, ''} end
-  t = f[2] or ''
+  local f = redis.call('HMGET', KEYS[1], 'type', 'tok')
+  if ARGV[2] == '1' and (f[2] or '') ~= ARGV[3] then return 0 end
+  if f[1] and redis.call('HINCRBY', KEYS[5], f[1], -1) <= 0 then
+    redis.call('HDEL', KEYS[5], f[1])
+  end
 end
 redis.call('RENAME', KEYS[1], KEYS[3])
 redis.call('PERSIST', KEYS[3])
+redis.call('ZREM', KEYS[4], ARGV[4])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return {1, t}
+return 1
 """
 
-# KEYS: deadlines. ARGV: now, limit, hold_until.
-# The ids due at ``now``, each moved to ``hold_until`` in the same atomic step.
+# KEYS: deadlines. ARGV: now, hold_until, ids...
+# The given ids that are still due at ``now``, each moved to ``hold_until`` in the same
+# atomic step: of two claimers of one id, only the first gets it.
 CLAIM = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
-return ids
-"""
-
-# KEYS: deadlines. ARGV: triples of (id, expected, new); '' as expected means "absent",
-# '' as new means "remove". Each entry changes only if it still holds what the caller
-# saw, so a correction never overwrites a newer write. Returns how many changed.
-REINDEX = """
-local changed = 0
-for i = 1, #ARGV, 3 do
-  local current = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  local seen
-  if ARGV[i + 1] == '' then
-    seen = not current
-  else
-    seen = current and tonumber(current) == tonumber(ARGV[i + 1])
-  end
-  if seen then
-    if ARGV[i + 2] == '' then
-      redis.call('ZREM', KEYS[1], ARGV[i])
-    else
-      redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i])
-    end
-    changed = changed + 1
+local now = tonumber(ARGV[1])
+local claimed = {}
+for i = 3, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) <= now then
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i])
+    claimed[#claimed + 1] = ARGV[i]
   end
 end
-return changed
+return claimed
 """

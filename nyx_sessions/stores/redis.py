@@ -1,55 +1,36 @@
 """A session store on Redis, shared by every process of a bot and surviving restarts.
 
-Key layout (``nyx`` is the prefix; every key of one session shares the hash tag
-``{<session id>}``, so a session lives in one Redis Cluster slot)::
+It runs on a single Redis, a Sentinel-managed one, or a Redis Cluster, through
+redis-py's public API: registered scripts (EVALSHA; redis-py reloads a script the
+server forgot) and pipelines without transactions.
 
-    nyx:{<sid>}:rec      hash: rev, type, deadline, body (msgpack record), tok
-    nyx:{<sid>}:lease    string: the lease owner, with PX = the lease
-    nyx:{<sid>}:corrupt  a record that could not be decoded, set aside for inspection
-    nyx:deadlines        sorted set: session id -> deadline (a hint, see below)
-    nyx:types            set: every session type ever stored
-    nyx:type:<type>      sorted set: session id -> no earlier than its record's backstop
-                         TTL ends (rounded up to 10 minutes)
-    nyx:ends             pub/sub channel of end notifications
+Sessions are spread over ``shards`` shards; every key of a shard, its deadline index
+and its counts by type included, lives in one Cluster slot (the layout is in
+``_redis_keys``). Each operation is ONE script on one slot, so it updates the record
+and the indexes atomically, in one round trip (see ``_redis_scripts``):
 
-Atomic steps. Each Lua script touches ONE session's keys or ONE index key; the global
-indexes are updated by separate commands sent in the same round trip (pipelined):
+- ``create`` inserts the record at revision 1, takes the lease (SET PX), indexes the
+  deadline and counts the type.
+- ``acquire`` takes the lease (free, expired, or already ours) and returns the record;
+  a busy lease is polled with a short backoff, bounded by ``wait``.
+- ``commit`` checks the lease owner and the revision (the fencing token), writes the
+  record and its deadline, bumps the revision and optionally releases. A commit whose
+  reply was lost and that is sent again is recognised by its write token.
+- ``remove`` deletes the record and the lease, drops the index entries, and keeps the
+  session's end (when given) for ``end_kept`` seconds, for :meth:`RedisStore.ended`.
+- ``claim_expired`` reads the due ids of every shard (one pipelined round trip), picks
+  the earliest ``limit``, and claims them with one script per shard that moves each
+  still-due entry to ``now + hold``: of two processes, only one claims an id.
 
-- ``create``: one script inserts the record at revision 1 and takes the lease (SET PX);
-  the deadline and the per-type entry ride in the same round trip.
-- ``acquire``: one script takes the lease (free, expired, or already ours) and returns
-  the record; a busy lease is polled with a short backoff, bounded by ``wait``. When the
-  record is still the one that this store's last commit wrote (its write token says
-  so), the body stays in Redis and the committed record object is handed back.
-- ``commit``: one script checks the lease owner and the revision (the fencing token),
-  writes the record, bumps the revision and optionally releases; the deadline rides along,
-  and so does the per-type entry unless it is known to hold the right expiry already.
-- ``claim_expired``: one script on the deadline index moves due ids to ``now + hold``, so
-  two processes never claim the same id. The claimed records are then read: an id whose
-  record is gone or not yet due is re-indexed instead of returned. The record is the
-  truth; an index entry that a refused write left behind is corrected the same way.
-- ``remove``: one script deletes the record and the lease, so only one caller sees it
-  exist; the index entries go in the same round trip.
+A record that cannot be used (undecodable, inconsistent, not a hash, or with a body
+over the codec's ``max_record_size``, which is never read) is renamed to ``:corrupt``,
+kept without a TTL and dropped from the indexes; one written by a newer format is left
+where it is for the release that can read it.
 
-Round trips. The commands of one operation travel together, and so do those of
-operations that run at the same time: ``create``, ``get``, ``acquire``, ``commit``,
-``release`` and ``remove`` hand their commands to a batcher (``_redis_batch``), which
-writes them as requests on one connection of the store's own (``_redis_wire``, taken
-from the client's pool), without redis-py's per-command layers; the frequent ones are
-packed by hand (``_redis_requests``). Alone, an operation is one round trip; 32
-concurrent clicks cost a few, not 64. Each operation still gets its own replies and its
-own errors, and a NOSCRIPT (a restarted server) reloads the scripts and sends the
-operation again.
+With ``wait_replicas``, every write is followed by a WAIT in the same pipeline, so an
+acknowledged write has reached that many replicas (see the persistence guide).
 
-A record's Redis TTL is only a backstop: its deadline plus an hour (none without a
-deadline), for sessions that no process ever expired. A record that cannot be decoded
-is renamed to ``:corrupt`` (kept, without a TTL) and dropped from the indexes; one
-written by a newer format is left where it is for the release that can read it.
-
-End notices are PUBLISHed on ``nyx:ends`` as msgpack ``[store instance id, session id,
-code, reason, result]``. A named background task (``_redis_notices``), started by
-:meth:`RedisStore.open` and stopped by :meth:`RedisStore.aclose`, listens, skips its own
-store's notices and reconnects with a backoff when Redis goes away.
+End notices travel over pub/sub (``_redis_notices``).
 """
 
 from __future__ import annotations
@@ -62,34 +43,39 @@ import uuid
 from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 import redis.asyncio
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import (
+    ClusterError,
+    NoScriptError,
+    ReadOnlyError,
+    RedisError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..clock import Clock, LoopClock
 from ..codecs.state import StateCodec
-from ..end import SessionEndData
 from ..errors import (
     CorruptRecordError,
     LeaseTimeoutError,
     RecordError,
+    RecordTooLargeError,
     RecordVersionError,
     RevisionConflictError,
     StoreError,
     StoreUnavailableError,
 )
 from . import _redis_scripts as lua
-from ._redis_batch import Command, CommandBatcher, pack_command
-from ._redis_notices import EndNotices
-from ._redis_requests import RequestPacker, backstop, expiry_text
+from ._redis_keys import KeyLayout, SessionKeys
+from ._redis_notices import EndNotices, decode_end, encode_end
 from ._redis_scan import scan_records
-from ._redis_written import WrittenRecords
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
     from redis.commands.core import AsyncScript
 
+    from ..end import SessionEndData
     from .base import SessionRecord
 
 __all__ = ["RedisStore"]
@@ -97,98 +83,117 @@ __all__ = ["RedisStore"]
 _log = logging.getLogger("nyx_sessions.stores.redis")
 
 _FIRST_PAUSE, _MAX_PAUSE = 0.002, 0.05  # lease polling
-_DRAIN_WAIT = 1.0  # how long aclose() lets the requests in flight finish
+_STORE_OPTIONS = {"prefix", "shards", "codec", "clock", "wait_replicas", "wait_timeout", "end_kept"}
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, ReadOnlyError, ClusterError)
 
 
 class RedisStore:
-    """Session records in Redis: persistent, shared by processes, Cluster-ready.
+    """Session records in Redis: persistent, shared by processes, Sentinel and Cluster.
 
     Parameters
     ----------
     client:
-        A ``redis.asyncio.Redis`` with ``decode_responses=False``. The store borrows
-        it and never closes it; see :meth:`from_url` for a store that owns its client.
+        A ``redis.asyncio.Redis`` (a Sentinel's ``master_for(...)`` too) or a
+        ``redis.asyncio.RedisCluster``, with ``decode_responses=False``; the store
+        borrows it and never closes it. Or a URL: the store then makes its own client
+        and closes it in :meth:`aclose` (see also :meth:`from_url`).
     prefix:
         The prefix of every key and of the pub/sub channel.
+    shards:
+        How many shards (Cluster slots) the sessions are spread over. Every process
+        sharing ``prefix`` must use the same number.
     codec:
-        The state codec (register your enums there); ``StateCodec()`` by default.
+        The state codec (register your enums there); ``StateCodec()`` by default. Its
+        ``max_record_size`` caps what is written and what is read.
     clock:
         The time source, shared with the manager (the manager passes its own). Lease
         expiry is measured by the Redis server itself.
+    wait_replicas:
+        After each write (create, commit, remove), wait until that many replicas have
+        it (WAIT, in the same round trip); a write that does not reach them in time
+        raises :class:`~nyx_sessions.errors.StoreUnavailableError`. 0 (the default)
+        does not wait. Not available on a Redis Cluster.
+    wait_timeout:
+        How long, in seconds, a write waits for its replicas.
+    end_kept:
+        How long, in seconds, :meth:`ended` still knows a removed session's end.
     """
 
     persistent = True
     shared = True
-    pipelined = True  # acquire, commit and release share the batcher's connection
 
     __slots__ = (
-        "_batcher",
         "_client",
         "_clock",
         "_closed",
         "_codec",
+        "_end_ms",
         "_instance",
-        "_known_types",
+        "_keys",
         "_notices",
         "_owns_client",
-        "_prefix",
-        "_requests",
         "_scripts",
-        "_shas",
+        "_wait",
         "_writes",
-        "_written",
     )
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: str | redis.asyncio.Redis | RedisCluster,
         *,
         prefix: str = "nyx",
+        shards: int = 16,
         codec: StateCodec | None = None,
         clock: Clock | None = None,
+        wait_replicas: int = 0,
+        wait_timeout: float = 0.1,
+        end_kept: float = 3600.0,
     ) -> None:
-        if client.connection_pool.connection_kwargs.get("decode_responses"):
+        self._keys = KeyLayout(prefix, shards)
+        owns = isinstance(client, str)
+        if isinstance(client, str):
+            client = redis.asyncio.Redis.from_url(client)
+        if client.get_connection_kwargs().get("decode_responses"):
             raise ValueError("RedisStore needs a client with decode_responses=False")
-        if not prefix or "{" in prefix or "}" in prefix:
-            raise ValueError(f"invalid key prefix {prefix!r}: non-empty, without braces")
+        if wait_replicas < 0 or wait_timeout <= 0:
+            raise ValueError("wait_replicas must be >= 0 and wait_timeout > 0")
+        if wait_replicas and isinstance(client, RedisCluster):
+            raise ValueError("wait_replicas is not available on a Redis Cluster")
         self._client = client
-        self._owns_client = False
-        self._prefix = prefix
+        self._owns_client = owns
         self._codec = codec or StateCodec()
         self._clock: Clock = clock or LoopClock()
+        self._wait = (wait_replicas, max(1, round(wait_timeout * 1000)))
+        self._end_ms = max(1, round(end_kept * 1000))
         self._instance = uuid.uuid4().hex
         self._writes = itertools.count(1)
-        self._written = WrittenRecords()
-        self._known_types: set[str] = set()  # as many as there are session classes
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(getattr(lua, name)) for name in lua.__all__
         }
-        self._shas = {name: script.sha for name, script in self._scripts.items()}
-        self._requests = RequestPacker(prefix, self._shas, self._instance)
-        self._batcher = CommandBatcher(client)
-        self._notices = EndNotices(client, f"{prefix}:ends", self._codec, self._instance)
+        self._notices = EndNotices(client, self._keys.channel, self._codec, self._instance)
         self._closed = False
 
     @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        prefix: str = "nyx",
-        codec: StateCodec | None = None,
-        clock: Clock | None = None,
-        **client_kwargs: Any,
-    ) -> Self:
+    def from_url(cls, url: str, *, cluster: bool = False, **options: Any) -> Self:
         """Create a store with its own client, closed by :meth:`aclose`.
 
-        ``client_kwargs`` go to ``redis.asyncio.Redis.from_url``.
+        Parameters
+        ----------
+        url:
+            The Redis URL (``redis://``, ``rediss://``, ``unix://``).
+        cluster:
+            Connect to a Redis Cluster (``RedisCluster.from_url``).
+        options:
+            The store's keyword arguments (``prefix``, ``shards``, ``codec``, ...);
+            the rest go to redis-py's ``from_url``.
         """
-        store = cls(
-            redis.asyncio.Redis.from_url(url, **client_kwargs),
-            prefix=prefix,
-            codec=codec,
-            clock=clock,
+        mine = {name: options.pop(name) for name in _STORE_OPTIONS & options.keys()}
+        client: redis.asyncio.Redis | RedisCluster = (
+            RedisCluster.from_url(url, **options)
+            if cluster
+            else redis.asyncio.Redis.from_url(url, **options)
         )
+        store = cls(client, **mine)
         store._owns_client = True
         return store
 
@@ -201,14 +206,15 @@ class RedisStore:
     async def open(self) -> None:
         """Load the scripts and start listening for end notices from other processes.
 
-        A Redis that is down is not an error here: the listener keeps reconnecting.
+        A Redis that is down is not an error here: the listener keeps reconnecting, and
+        the scripts are loaded by the first call that needs them.
         """
         self._ensure_open()
         if self._notices.started:
             return
-        with contextlib.suppress(StoreError):
-            await self._load_scripts()
-        await self._batcher.connect()  # False while Redis is down: the first request retries
+        with contextlib.suppress(StoreError), self._translate("script load"):
+            for script in self._scripts.values():
+                await self._client.script_load(script.script)
         await self._notices.start()
 
     async def aclose(self) -> None:
@@ -218,7 +224,6 @@ class RedisStore:
         self._closed = True
         if not await self._notices.stop():
             _log.warning("The Redis end listener of %r did not stop in time", self)
-        await self._batcher.aclose(_DRAIN_WAIT)
         if self._owns_client:
             await self._client.aclose()
 
@@ -233,42 +238,25 @@ class RedisStore:
 
     async def create(self, record: SessionRecord, *, lease_owner: str, lease: float) -> None:
         """Insert ``record`` at revision 1 and hold its lease, in one round trip."""
-        sid, session_type, deadline = record.session_id, record.session_type, record.deadline
-        rec, lease_key, _ = self._keys(sid)
+        sid = record.session_id
+        keys = self._keys.session(sid)
         body = self._codec.encode_record(record, revision=1)
-        ttl_ms, index_expiry = backstop(deadline, self._clock.now())
-        token = f"{self._instance}.{next(self._writes)}"  # see _redis_scripts: ``tok``
-        args = [lease_owner, _ms(lease), session_type, body, _text(deadline), ttl_ms, token]
-
-        commands = [self._evalsha("CREATE", rec, lease_key, *args)]
-        if deadline is not None:
-            commands.append(("ZADD", self._deadlines, deadline, sid))
-        commands.append(("SADD", self._types, session_type))
-        commands.append(("ZADD", self._type_key(session_type), index_expiry, sid))
-        created = (await self._run(commands, "create"))[0]
+        args = [
+            lease_owner, _ms(lease), record.session_type, body, _text(record.deadline),
+            self._token(), sid,
+        ]  # fmt: skip
+        created = await self._run(
+            "CREATE", [keys.rec, keys.lease, keys.deadlines, keys.types], args, "create", True
+        )
         if not created:
-            await self._repair_index(sid, record.deadline, session_type)
             raise StoreError(f"session {sid} already exists")
         record.revision = 1
-        self._known_types.add(session_type)
 
     async def get(self, session_id: str) -> SessionRecord | None:
         """Load a record without taking its lease, or None."""
-        rec = self._keys(session_id)[0]
-        try:
-            [(rev, body, session_type)] = await self._run(
-                [("HMGET", rec, "rev", "body", "type")], "get"
-            )
-        except StoreError as error:
-            if not _is_wrongtype(error):
-                raise
-            return await self._corrupt(session_id, None, b"", None, "the key is not a hash")
-        if rev is None and body is None:
-            return None
-        try:
-            return self._parse(session_id, rev, body)
-        except RecordError as error:
-            return await self._refuse(session_id, error, body, session_type, None)
+        keys = self._keys.session(session_id)
+        reply = await self._run("READ", [keys.rec], [self._cap()], "get")
+        return await self._answer(session_id, keys, reply, None)
 
     async def acquire(
         self, session_id: str, *, lease_owner: str, lease: float, wait: float
@@ -276,51 +264,18 @@ class RedisStore:
         """Take the lease of ``session_id`` and load its record.
 
         A lease held elsewhere is waited for up to ``wait`` s, counted from the first
-        refusal.
-
-        When Redis still holds this store's last commit of the session, the record is
-        the very object that was committed then (as the memory store does), unless
-        anything else happened to the session since: another acquire, a failed commit.
+        refusal, on both the loop's and the store's clock (either may be the one that
+        moves: a manual clock in tests).
         """
-        written = self._written
-        request = self._requests.acquire(
-            session_id, lease_owner, _ms(lease), written.known(session_id)
-        )
-        # The wait counts from the first refusal, on both clocks (either may be the one
-        # that moves: a manual clock in tests). Most acquires are never refused, and
-        # asking asyncio for the loop costs a getpid() system call on Python 3.11.
+        keys = self._keys.session(session_id)
+        args = [self._cap(), lease_owner, _ms(lease)]
         loop: asyncio.AbstractEventLoop | None = None
         give_up = give_up_clock = 0.0
         pause = _FIRST_PAUSE
         while True:
-            if self._closed:
-                raise StoreError("the RedisStore is closed")
-            try:
-                replies = await self._batcher.send(request, 1)
-            except (RedisError, OSError) as error:
-                raise _failed("acquire", error) from error
-            reply = replies[0]
-            if type(reply) is not list:  # an error reply: NOSCRIPT is retried, others raise
-                reply = (await self._send(request, 1, "acquire", replies))[0]
-            status = reply[0]
-            if status == 1:
-                if len(reply) == 5:  # still our write: the record is the one committed
-                    record = written.handed_back(session_id, reply[1])
-                    if record is not None:
-                        return record
-                    request = self._requests.acquire(session_id, lease_owner, _ms(lease), None)
-                    continue  # cannot happen; read the record to be sure
-                written.forget(session_id)
-                try:
-                    return self._parse(session_id, reply[1], reply[2])
-                except RecordError as error:
-                    return await self._refuse(session_id, error, reply[2], reply[3], lease_owner)
-            if status == 0:
-                written.forget(session_id)
-                return None
-            if status == 3:
-                written.forget(session_id)
-                return await self._corrupt(session_id, None, b"", None, "the key is not a hash")
+            reply = await self._run("ACQUIRE", [keys.rec, keys.lease], args, "acquire")
+            if reply[0] != 2:
+                return await self._answer(session_id, keys, reply, lease_owner)
             if loop is None:
                 loop = asyncio.get_running_loop()
                 give_up, give_up_clock = loop.time() + wait, self._clock.now() + wait
@@ -333,130 +288,122 @@ class RedisStore:
 
     async def commit(self, record: SessionRecord, *, lease_owner: str, release: bool) -> int:
         """Save ``record`` if its revision is current and the lease is ours; one round trip."""
-        sid, session_type, deadline = record.session_id, record.session_type, record.deadline
-        backstop_ms, expiry = backstop(deadline, self._clock.now())
-        index_expiry = expiry_text(expiry)
-        refresh = self._written.committing(sid, record, index_expiry)  # kept on success
+        sid = record.session_id
+        keys = self._keys.session(sid)
         revision = record.revision + 1
         body = self._codec.encode_record(record, revision=revision)
-        write = next(self._writes)  # the write's token: this store's instance id, write
-        request = self._requests.commit(
-            sid, session_type, lease_owner, record.revision, body, deadline, backstop_ms,
-            release, write, index_expiry if refresh else None,
-        )  # fmt: skip
-        count = 3 if refresh else 2
-        if self._closed:
-            raise StoreError("the RedisStore is closed")
-        try:
-            replies = await self._batcher.send(request, count)
-        except (RedisError, OSError) as error:
-            raise _failed("commit", error) from error
-        reply = replies[0]
-        if (
-            type(reply) is not list
-            or type(replies[1]) is not int
-            or (refresh and type(replies[2]) is not int)
-        ):
-            reply = (await self._send(request, count, "commit", replies))[0]  # an error reply
-        if reply[0] == 1:
-            record.revision = revision
-            self._written.committed(write, record, index_expiry)
-            return revision
-        await self._repair_index(sid, record.deadline, session_type)
-        if reply[0] == 0:
-            raise RevisionConflictError(f"session {sid} no longer exists")
-        if reply[0] == -1:
-            raise RevisionConflictError(f"session {sid} is leased by another owner")
-        raise RevisionConflictError(
-            f"session {sid} is at revision {reply[1]}, not {record.revision}"
+        args = [
+            lease_owner, record.revision, body, _text(record.deadline), "1" if release else "0",
+            self._token(), sid,
+        ]  # fmt: skip
+        reply = await self._run(
+            "COMMIT", [keys.rec, keys.lease, keys.deadlines], args, "commit", True
         )
+        status = reply[0]
+        if status == 1:
+            record.revision = revision
+            return revision
+        if status == 0:
+            raise RevisionConflictError(f"session {sid} no longer exists")
+        if status == -1:
+            raise RevisionConflictError(f"session {sid} is leased by another owner")
+        raise RevisionConflictError(f"session {sid} is at revision {reply[1]}, not {revision - 1}")
 
     async def release(self, session_id: str, *, lease_owner: str) -> None:
         """Give the lease back if ``lease_owner`` still holds it."""
-        self._written.forget(session_id)
-        await self._send(self._requests.release(session_id, lease_owner), 1, "release")
-
-    async def ended(self, session_id: str) -> SessionEndData | None:
-        """Not kept yet by this store."""
-        return None
+        await self._run("RELEASE", [self._keys.session(session_id).lease], [lease_owner], "release")
 
     async def remove(self, session_id: str, *, end: SessionEndData | None = None) -> bool:
-        """Delete the record, its lease and its index entries; True for one caller only."""
-        self._written.forget(session_id)
-        rec, lease_key, _ = self._keys(session_id)
-        known = sorted(self._known_types)
+        """Delete the record, its lease and index entries; True for one caller only.
 
-        commands = [self._evalsha("REMOVE", rec, lease_key), ("ZREM", self._deadlines, session_id)]
-        # Ids are never reused, so dropping the id from every type this process has seen
-        # (the session's own among them, as it was acquired first) is safe and saves a
-        # round trip.
-        commands += [("ZREM", self._type_key(name), session_id) for name in known]
-        removed, raw_type = (await self._run(commands, "remove"))[0]
-        session_type = raw_type.decode(errors="replace")
-        with self._translate("remove"):
-            if removed and session_type and session_type not in known:
-                await self._client.zrem(self._type_key(session_type), session_id)
-                self._known_types.add(session_type)
+        With ``end``, the end is kept for ``end_kept`` seconds in the same step.
+        """
+        keys = self._keys.session(session_id)
+        payload = b"" if end is None else encode_end(self._codec, [], end)
+        removed = await self._run(
+            "REMOVE",
+            [keys.rec, keys.lease, keys.deadlines, keys.types, keys.end],
+            [session_id, payload, self._end_ms],
+            "remove",
+            True,
+        )
         return bool(removed)
+
+    async def ended(self, session_id: str) -> SessionEndData | None:
+        """How a session removed in the last ``end_kept`` seconds ended, or None."""
+        with self._translate("ended"):
+            raw: bytes | None = await self._client.get(self._keys.session(session_id).end)  # type: ignore[assignment]
+        if raw is None:
+            return None
+        try:
+            return decode_end(self._codec.decode_value(raw))
+        except (RecordError, ValueError, TypeError) as error:
+            _log.warning("Session %s: unreadable end kept in Redis (%s)", session_id, error)
+            return None
 
     # -- index -----------------------------------------------------------------------------
 
     async def claim_expired(self, now: float, *, limit: int, hold: float) -> list[str]:
-        """Claim up to ``limit`` due sessions atomically, holding them until ``now + hold``."""
-        hold_until = _text(now + hold)
+        """Claim up to ``limit`` due sessions atomically, holding them until ``now + hold``.
+
+        One pipelined read of every shard's due ids; when any are due, one pipelined
+        round of claims, one script per shard that has some.
+        """
+        if limit <= 0:
+            return []
+        shards = range(self._keys.shards)
         with self._translate("claim"):
-            raw_ids = await self._scripts["CLAIM"](
-                [self._deadlines], [_text(now), limit, hold_until]
-            )
-            if not raw_ids:
-                return []
-            ids = [raw.decode() for raw in raw_ids]
             pipe = self._client.pipeline(transaction=False)
-            for session_id in ids:
-                pipe.hmget(self._keys(session_id)[0], ["deadline", "rev"])
-            rows = await pipe.execute(raise_on_error=False)
-            claimed: list[str] = []
-            fixes: list[str] = []
-            for session_id, row in zip(ids, rows, strict=True):
-                if isinstance(row, Exception):  # not a hash: acquire() sets it aside
-                    claimed.append(session_id)
-                elif row[1] is None or not row[0]:
-                    fixes += [session_id, hold_until, ""]  # gone, or never expires
-                elif (deadline := _float_or_none(row[0])) is not None and deadline > now:
-                    fixes += [session_id, hold_until, _text(deadline)]  # not due yet
-                else:
-                    claimed.append(session_id)  # due (or unreadable: acquire() finds out)
-            if fixes:
-                await self._scripts["REINDEX"]([self._deadlines], fixes)
-        return claimed
+            for shard in shards:
+                pipe.zrangebyscore(
+                    self._keys.deadlines(shard), "-inf", _text(now), 0, limit, withscores=True
+                )
+            due: list[tuple[float, str, int]] = [
+                (score, raw.decode(), shard)
+                for shard, rows in zip(shards, await pipe.execute(), strict=True)
+                for raw, score in rows
+            ]
+            if not due:
+                return []
+            due.sort()
+            picked: dict[int, list[str]] = {}
+            for _, sid, shard in due[:limit]:
+                picked.setdefault(shard, []).append(sid)
+            order = {sid: index for index, (_, sid, _) in enumerate(due)}
+            head = [_text(now), _text(now + hold)]
+            replies = await self._pipelined(
+                "CLAIM", [([self._keys.deadlines(s)], [*head, *ids]) for s, ids in picked.items()]
+            )
+        claimed = [raw.decode() for reply in replies for raw in reply]
+        return sorted(claimed, key=order.__getitem__)
 
     async def count_by_type(self) -> dict[str, int]:
-        """Return the number of records per session type."""
+        """Return the number of records per session type (exact: kept with the records)."""
+        counts: dict[str, int] = {}
         with self._translate("count"):
-            members: set[bytes] = await self._client.smembers(self._types)  # type: ignore[assignment]
-            types = sorted(raw.decode() for raw in members)
-            self._known_types.update(types)
             pipe = self._client.pipeline(transaction=False)
-            for session_type in types:
-                # Entries of records that Redis expired by their backstop TTL.
-                pipe.zremrangebyscore(self._type_key(session_type), "-inf", self._clock.now())
-                pipe.zcard(self._type_key(session_type))
-            counts = (await pipe.execute())[1::2] if types else []
-        return {name: count for name, count in zip(types, counts, strict=True) if count}
+            for shard in range(self._keys.shards):
+                pipe.hgetall(self._keys.types(shard))
+            for shard_counts in await pipe.execute():
+                for raw_type, raw_count in shard_counts.items():
+                    name = raw_type.decode(errors="replace")
+                    counts[name] = counts.get(name, 0) + int(raw_count)
+        return {name: count for name, count in sorted(counts.items()) if count > 0}
 
     def scan(
         self, *, session_type: str | None = None, limit: int | None = None
     ) -> AsyncIterator[SessionRecord]:
         """Yield the stored records, read-only: no lease taken, nothing moved or cleaned.
 
-        Walks the per-type indexes with ZSCAN (never KEYS), in steps that do not block
+        Walks each shard's index with ZSCAN (never KEYS), in steps that do not block
         Redis, so it sees the sessions that :meth:`count_by_type` counts. A record that
         cannot be decoded is logged and skipped (and left where it is).
         """
+        self._ensure_open()
         return scan_records(
             self._client,
             self._codec,
-            self._prefix,
+            self._keys,
             self._translate,
             session_type=session_type,
             limit=limit,
@@ -465,9 +412,13 @@ class RedisStore:
     # -- end notices -----------------------------------------------------------------------
 
     async def publish_end(self, end: SessionEndData) -> None:
-        """Tell every other process sharing the store that a session ended."""
-        with self._translate("publish"):
-            await self._notices.publish(end)
+        """Tell every other process sharing the store that a session ended.
+
+        A few publishes run at once; a failed one is retried a few times with a
+        backoff, then :class:`~nyx_sessions.errors.StoreUnavailableError` is raised.
+        """
+        self._ensure_open()
+        await self._notices.publish(end)
 
     def on_end(self, callback: Callable[[SessionEndData], None] | None) -> None:
         """Call ``callback`` for every end published by another process (None to stop)."""
@@ -475,20 +426,12 @@ class RedisStore:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    @property
-    def _deadlines(self) -> str:
-        return f"{self._prefix}:deadlines"
+    def _token(self) -> str:
+        """Return a token unique to one write of this store (``tok`` in the record)."""
+        return f"{self._instance}.{next(self._writes)}"
 
-    @property
-    def _types(self) -> str:
-        return f"{self._prefix}:types"
-
-    def _type_key(self, session_type: str) -> str:
-        return f"{self._prefix}:type:{session_type}"
-
-    def _keys(self, session_id: str) -> tuple[str, str, str]:
-        base = f"{self._prefix}:{{{session_id}}}"
-        return f"{base}:rec", f"{base}:lease", f"{base}:corrupt"
+    def _cap(self) -> int:
+        return self._codec.max_record_size or 0
 
     def _ensure_open(self) -> None:
         if self._closed:
@@ -500,128 +443,112 @@ class RedisStore:
         self._ensure_open()
         try:
             yield
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+        except _UNAVAILABLE as error:
             raise StoreUnavailableError(f"Redis is unreachable ({action}): {error}") from error
         except RedisError as error:
             raise StoreError(f"Redis refused {action}: {error}") from error
 
-    def _evalsha(self, name: str, rec: str, lease_key: str, *args: Any) -> Command:
-        """Build the command that runs script ``name`` on one session's record and lease."""
-        return ("EVALSHA", self._shas[name], 2, rec, lease_key, *args)
+    async def _run(
+        self, name: str, keys: list[str], args: list[Any], action: str, write: bool = False
+    ) -> Any:
+        """Run script ``name``; with ``wait_replicas``, a write waits for the replicas."""
+        script = self._scripts[name]
+        with self._translate(action):
+            if not (write and self._wait[0]):
+                return await script(keys, args)
+            return (await self._pipelined(name, [(keys, args)], wait=True))[0]
 
-    async def _run(self, commands: list[Command], action: str) -> list[Any]:
-        """Send ``commands`` in the next batch (see :meth:`_send`)."""
-        return await self._send(b"".join(map(pack_command, commands)), len(commands), action)
-
-    async def _send(
-        self, request: bytes, count: int, action: str, replies: list[Any] | None = None
+    async def _pipelined(
+        self, name: str, calls: list[tuple[list[str], list[Any]]], *, wait: bool = False
     ) -> list[Any]:
-        """Send a request of ``count`` packed commands in the next batch; their replies.
+        """Run script ``name`` once per ``(keys, args)`` in one pipeline (and WAIT after).
 
-        ``replies`` are those of the request already sent once (acquire and commit send
-        it themselves, and come here when a reply is not what they expect). A NOSCRIPT
-        of the first command reloads the scripts and sends it again. Raises
-        StoreUnavailableError when Redis cannot be reached, and StoreError for the
-        first error reply among them (the ``ResponseError`` is its cause).
+        A NOSCRIPT (a restarted or failed-over server) loads the script and sends the
+        pipeline again, once.
         """
-        for _ in range(2):
-            if replies is None:
-                if self._closed:
-                    raise StoreError("the RedisStore is closed")
-                try:
-                    replies = await self._batcher.send(request, count)
-                except (RedisError, OSError) as error:
-                    raise _failed(action, error) from error
-            if not isinstance(replies[0], NoScriptError):
-                for reply in replies:
-                    if isinstance(reply, ResponseError):
-                        raise StoreError(f"Redis refused {action}: {reply}") from reply
-                return replies
-            await self._load_scripts()  # the server restarted or its scripts were flushed
-            replies = None
+        script = self._scripts[name]
+        for attempt in range(2):
+            pipe = self._client.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            if wait:
+                pipe.wait(*self._wait)
+            replies = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(reply, NoScriptError) for reply in replies):
+                await self._client.script_load(script.script)
+                continue
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            if wait and replies[-1] < self._wait[0]:
+                raise StoreUnavailableError(
+                    f"the write reached {replies[-1]} of {self._wait[0]} replicas in time"
+                )
+            return replies[: len(calls)]
         raise StoreError("Redis keeps forgetting the store's scripts")
 
-    async def _load_scripts(self) -> None:
-        with self._translate("script load"):
-            pipe = self._client.pipeline(transaction=False)
-            for script in self._scripts.values():
-                pipe.script_load(script.script)
-            await pipe.execute()
-
-    def _parse(self, sid: str, rev: Any, body: Any) -> SessionRecord:
-        """Decode a record read from Redis and check it against its hash's fields."""
-        if not body:
-            raise CorruptRecordError("the record has no body")
-        record = self._codec.decode_record(body)
-        if record.session_id != sid:
-            raise CorruptRecordError(f"the record belongs to session {record.session_id}")
-        if str(record.revision).encode() != rev:
-            raise CorruptRecordError(f"revision {rev!r} disagrees with the record")
-        self._known_types.add(record.session_type)
-        return record
-
-    async def _refuse(
-        self, sid: str, error: RecordError, body: Any, session_type: Any, owner: str | None
-    ) -> NoReturn:
-        """Deal with a record that :meth:`_parse` refused, then raise."""
-        if isinstance(error, RecordVersionError):
+    async def _answer(
+        self, sid: str, keys: SessionKeys, reply: list[Any], owner: str | None
+    ) -> SessionRecord | None:
+        """Return the record of a READ or ACQUIRE reply; set an unusable one aside."""
+        status = reply[0]
+        if status == 0:
+            return None
+        if status == 3:
+            await self._set_aside(sid, keys, owner, None, CorruptRecordError, "not a hash")
+        if status == 4:
+            why = f"{reply[1]} bytes, over the limit of {self._cap()}"
+            await self._set_aside(sid, keys, owner, reply[3], RecordTooLargeError, why)
+        _, rev, body, _, token = reply
+        try:
+            if not body:
+                raise CorruptRecordError("the record has no body")
+            record = self._codec.decode_record(body)
+            if record.session_id != sid:
+                raise CorruptRecordError(f"the record belongs to session {record.session_id}")
+            if str(record.revision).encode() != rev:
+                raise CorruptRecordError(f"revision {rev!r} disagrees with the record")
+        except RecordVersionError as error:
             # Not corrupt: a newer release can read it, so leave it where it is.
             if owner is not None:
                 await self.release(sid, lease_owner=owner)
             raise RecordVersionError(f"session {sid}: {error}") from error
-        await self._corrupt(sid, owner, body or b"", session_type, str(error))
+        except RecordError as error:
+            await self._set_aside(sid, keys, owner, token, CorruptRecordError, str(error))
+        return record
 
-    async def _corrupt(
-        self, sid: str, owner: str | None, body: bytes, session_type: Any, why: str
+    async def _set_aside(
+        self,
+        sid: str,
+        keys: SessionKeys,
+        owner: str | None,
+        token: bytes | None,
+        error: type[RecordError],
+        why: str,
     ) -> NoReturn:
-        """Move an undecodable record aside, drop it from the indexes, then raise."""
-        rec, lease_key, aside = self._keys(sid)
-        args = [owner or "", "1" if body else "0", body]
-        with self._translate("set aside"):
-            moved, stored_type = await self._scripts["SET_ASIDE"]([rec, lease_key, aside], args)
-            if moved:
-                types = (self._known_types | {stored_type.decode(errors="replace")}) - {""}
-                pipe = self._client.pipeline(transaction=False)
-                pipe.zrem(self._deadlines, sid)
-                for session_type in sorted(types):  # the record's own type may be unreadable
-                    pipe.zrem(self._type_key(session_type), sid)
-                await pipe.execute()
+        """Move an unusable record aside and out of the indexes, then raise ``error``."""
+        check = ["0", ""] if token is None else ["1", token]
+        moved = await self._run(
+            "SET_ASIDE",
+            [keys.rec, keys.lease, keys.aside, keys.deadlines, keys.types],
+            [owner or "", *check, sid],
+            "set aside",
+        )
         _log.warning(
-            "Session %s: corrupt record %s (%s)",
+            "Session %s: unusable record %s (%s)",
             sid,
-            f"set aside at {aside}" if moved else "already gone or rewritten",
+            f"set aside at {keys.aside}" if moved else "already gone or rewritten",
             why,
         )
-        raise CorruptRecordError(f"session {sid}: corrupt record ({why})")
-
-    async def _repair_index(self, sid: str, wrote: float | None, session_type: str) -> None:
-        """Undo what a refused write's pipelined index updates got wrong."""
-        try:
-            with self._translate("repair"):
-                deadline_raw, stored_type = await self._client.hmget(
-                    self._keys(sid)[0], ["deadline", "type"]
-                )
-                truth = _float_or_none(deadline_raw)
-                if truth != wrote:
-                    await self._scripts["REINDEX"](
-                        [self._deadlines], [sid, _text(wrote), _text(truth)]
-                    )
-                if stored_type != session_type.encode():
-                    await self._client.zrem(self._type_key(session_type), sid)
-        except StoreError as error:  # the index is a hint; claims correct it later
-            _log.debug("Session %s: index not repaired (%s)", sid, error)
+        raise error(f"session {sid}: unusable record ({why})")
 
     def __repr__(self) -> str:
         listening = self._notices.listening.is_set()
         state = "closed" if self._closed else "listening" if listening else "idle"
-        return f"<RedisStore prefix={self._prefix!r} instance={self._instance[:8]} {state}>"
-
-
-def _failed(action: str, error: BaseException) -> StoreError:
-    """Return the store error for a request that failed as a whole."""
-    if isinstance(error, RedisConnectionError | RedisTimeoutError | OSError):
-        return StoreUnavailableError(f"Redis is unreachable ({action}): {error}")
-    return StoreError(f"Redis refused {action}: {error}")
+        return (
+            f"<RedisStore prefix={self._keys.prefix!r} shards={self._keys.shards} "
+            f"instance={self._instance[:8]} {state}>"
+        )
 
 
 def _ms(seconds: float) -> int:
@@ -630,14 +557,3 @@ def _ms(seconds: float) -> int:
 
 def _text(value: float | None) -> str:
     return "" if value is None else repr(float(value))
-
-
-def _float_or_none(raw: bytes | str | None) -> float | None:
-    try:
-        return float(raw) if raw else None
-    except ValueError:
-        return None
-
-
-def _is_wrongtype(error: StoreError) -> bool:
-    return isinstance(error.__cause__, ResponseError) and "WRONGTYPE" in str(error.__cause__)

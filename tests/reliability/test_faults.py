@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 import pytest
+from redis.asyncio import Redis
 
 from nyx_sessions import OwnerOnly, SessionManager
 from nyx_sessions.errors import RevisionConflictError
+from nyx_sessions.stores._redis_keys import KeyLayout
 from nyx_sessions.stores.base import SessionRecord
 from nyx_sessions.stores.redis import RedisStore
 
@@ -37,8 +39,6 @@ from .support import (
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
-
-    from redis.asyncio import Redis
 
     from nyx_sessions.testing import InteractionResult, ManualClock, OfflineDiscord
     from tests.stores.redis_server import RedisServer
@@ -443,7 +443,7 @@ async def hold_lease(redis_server: RedisServer) -> AsyncIterator[HoldLease]:
 
 
 def lease_key(session_id: str) -> str:
-    return f"nyx:{{{session_id}}}:lease"
+    return KeyLayout("nyx", 16).session(session_id).lease
 
 
 async def test_a_process_killed_holding_the_lease(
@@ -589,9 +589,10 @@ async def test_a_burst_on_many_sessions_is_served_not_refused(
     More store calls than redis-py's default pool (100 connections) holds: they must
     wait their turn, not fail as if Redis were down.
     """
-    store = RedisStore.from_url(redis_server.url, clock=clock)  # the library's own client
+    own = Redis.from_url(redis_server.url)  # redis-py's default pool: 100 connections
+    store = RedisStore(own, clock=clock)
     manager = SessionManager(offline.client, store=store, clock=clock, sessions=[Tally])
-    process = Process(manager, offline.client, store._client)
+    process = Process(manager, offline.client, own)
     try:
         await manager.open()
         users = [offline.add_member(f"user{index}") for index in range(150)]

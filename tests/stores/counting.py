@@ -1,4 +1,4 @@
-"""Counting the requests that reach Redis: redis-py's own, and the store's batched ones."""
+"""Counting what reaches Redis: requests sent by redis-py, commands run by the server."""
 
 from __future__ import annotations
 
@@ -6,20 +6,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from redis.asyncio import Connection
 
-from nyx_sessions.stores._redis_batch import CommandBatcher
-
 if TYPE_CHECKING:
-    from nyx_sessions.stores.redis import RedisStore
+    from redis.asyncio import Redis
 
-__all__ = ["CountingConnection", "requests_sent"]
+__all__ = ["CountingConnection", "scripts_run"]
 
 
 class CountingConnection(Connection):
-    """Counts the requests that redis-py sends: a pipeline is one, however many commands.
-
-    The store's batched requests do not pass through redis-py's ``send_packed_command``
-    (the store writes its own connection's socket); :func:`requests_sent` adds them.
-    """
+    """Counts the requests that redis-py sends: a pipeline is one, however many commands."""
 
     sent: ClassVar[int] = 0
 
@@ -28,10 +22,7 @@ class CountingConnection(Connection):
         await super().send_packed_command(command, check_health)
 
 
-def requests_sent(*senders: RedisStore | CommandBatcher) -> int:
-    """Requests written so far: redis-py's, plus those of the given stores or batchers."""
-    total = CountingConnection.sent
-    for sender in senders:
-        batcher = sender if isinstance(sender, CommandBatcher) else sender._batcher
-        total += batcher.sent
-    return total
+async def scripts_run(client: Redis) -> int:
+    """Scripts the server ran so far (EVALSHA calls), by its INFO commandstats."""
+    stats: dict[str, Any] = await client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))

@@ -18,6 +18,7 @@ from nyx_sessions import EndCode, SessionManager
 from nyx_sessions.__main__ import main
 from nyx_sessions.cli.output import format_duration, print_table, time_left, to_jsonable
 from nyx_sessions.end import SessionEndData
+from nyx_sessions.stores._redis_keys import KeyLayout
 from nyx_sessions.stores.base import InspectableStore, SessionRecord, SessionStore
 from nyx_sessions.stores.memory import MemoryStore
 from nyx_sessions.stores.redis import RedisStore
@@ -484,12 +485,13 @@ async def test_redis_scan_skips_unreadable_records_and_leaves_them(
     store = RedisStore(redis_client)
     for session_id in ("good", "bad"):
         await store.create(make_record(session_id), lease_owner="P", lease=LEASE)
-    await redis_client.hset("nyx:{bad}:rec", "body", b"\x93garbage")
+    await redis_client.hset(KeyLayout("nyx", 16).session("bad").rec, "body", b"\x93garbage")
     with caplog.at_level("WARNING", "nyx_sessions.stores.redis"):
         listed = [record.session_id async for record in store.scan()]
     assert listed == ["good"]
     assert "bad: record skipped by scan" in caplog.text
-    assert await redis_client.hget("nyx:{bad}:rec", "body") == b"\x93garbage"  # not moved
+    bad = KeyLayout("nyx", 16).session("bad").rec
+    assert await redis_client.hget(bad, "body") == b"\x93garbage"  # not moved
 
 
 async def test_memory_scan_reads_a_snapshot() -> None:

@@ -1,23 +1,27 @@
-"""The manager on a real Redis: restarts, several processes, expiry once, faults."""
+"""The manager on a real Redis: restarts, several processes, expiry once, faults.
+
+Each scenario runs on a single redis-server and on the three-primary Redis Cluster.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 import discord
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 
 from nyx_sessions import AbstractSession, EndCode, SessionManager
+from nyx_sessions.codecs import StateCodec
+from nyx_sessions.errors import SessionStateError
+from nyx_sessions.stores._redis_keys import KeyLayout
 from nyx_sessions.stores.redis import RedisStore
 from nyx_sessions.testing import ManualClock, OfflineDiscord, OfflineUser
 from tests.sessions import Counter
 
-from .conftest import make_client
-from .redis_server import RedisServer
+from .conftest import AnyRedis, AnyServer, make_any_client
 
 
 class Tally(AbstractSession[int]):
@@ -58,7 +62,7 @@ class Tally(AbstractSession[int]):
 class Process:
     """One bot process: its own discord.py client, store connection and manager."""
 
-    def __init__(self, manager: SessionManager, client: discord.Client, redis: Redis) -> None:
+    def __init__(self, manager: SessionManager, client: discord.Client, redis: AnyRedis) -> None:
         self.manager = manager
         self.client = client
         self.redis = redis
@@ -79,8 +83,8 @@ async def offline() -> AsyncIterator[OfflineDiscord]:
 @pytest.fixture
 async def spawn(
     offline: OfflineDiscord,
-    redis_server: RedisServer,
-    redis_client: Redis,
+    any_server: AnyServer,
+    any_client: AnyRedis,
     clock: ManualClock,
 ) -> AsyncIterator[Callable[..., Any]]:
     processes: list[Process] = []
@@ -91,7 +95,7 @@ async def spawn(
         else:
             client = discord.Client(intents=discord.Intents.none())
             await offline.login(client)
-        redis = make_client(redis_server)
+        redis = make_any_client(any_server)
         store = RedisStore(redis, clock=clock)
         options: dict[str, Any] = {"poll_interval": 0.02, "lease": 2.0, "lease_wait": 3.0}
         options.update(kwargs)
@@ -145,7 +149,8 @@ async def test_a_session_survives_a_restart(offline: OfflineDiscord, spawn: Any)
     assert message.content == "3"
     restored = second.manager.get(session.id)
     assert isinstance(restored, Tally)
-    assert restored.start_interaction is None
+    with pytest.raises(SessionStateError, match="no start interaction"):
+        _ = restored.start_interaction  # tokens are not kept in the store
     assert restored.data == {"count": 3}
     assert restored.message_id == message.id
     await offline.click(alice, message, label="Done", client=second.client)
@@ -237,8 +242,20 @@ async def test_an_overdue_session_is_expired_when_a_process_starts(
     assert await second.manager.active() == {}
 
 
-async def test_a_corrupted_record_is_answered_and_set_aside(
-    offline: OfflineDiscord, spawn: Any, redis_client: Redis
+KEYS = KeyLayout("nyx", 16)
+
+
+async def save_everything(client: AnyRedis) -> None:
+    """SAVE on every server, so that a restarted one has the data (no AOF in tests)."""
+    if isinstance(client, RedisCluster):
+        await client.save(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        await client.save()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "oversize"])
+async def test_an_unusable_record_is_answered_and_set_aside(
+    offline: OfflineDiscord, spawn: Any, any_client: AnyRedis, damage: str
 ) -> None:
     alice = offline.add_member("alice")
     process = await spawn(first=True)
@@ -248,24 +265,31 @@ async def test_a_corrupted_record_is_answered_and_set_aside(
     healthy_message = offline.messages[-1]
     await process.manager.aclose()  # drop the local copies: the next click reads Redis
 
-    keys = [key async for key in redis_client.scan_iter(f"*{broken.id}*")]
-    record_key = next(key for key in keys if key.endswith(b":rec"))
-    await redis_client.set(record_key, b"\xc1not msgpack at all")
+    keys = KEYS.session(broken.id)
+    if damage == "garbage":
+        await any_client.hset(keys.rec, "body", b"\xc1not msgpack at all")
+    else:  # a valid record, 5 MB: over the 1 MB cap, never decoded
+        writer = RedisStore(any_client, codec=StateCodec(max_record_size=None))
+        record = await writer.get(broken.id)
+        assert record is not None
+        record.data["blob"] = "x" * 5_000_000
+        await writer.commit(record, lease_owner="test", release=True)
 
     second = await spawn()
     click = await offline.click(alice, broken_message, label="+1", client=second.client)
     assert click.ephemeral
     assert click.message is not None and "can no longer be used" in click.message.content
     # Set aside, not deleted.
-    keys_after = [key async for key in redis_client.scan_iter(f"*{broken.id}*")]
-    assert keys_after and not any(key.endswith(b":rec") for key in keys_after)
+    assert await any_client.exists(keys.rec) == 0
+    assert await any_client.exists(keys.aside) == 1
+    assert await second.manager.active() == {"tests.tally": 1}  # the healthy one
     # Others are still served.
     await offline.click(alice, healthy_message, label="+1", client=second.client)
     assert healthy_message.content == "1"
 
 
 async def test_redis_stopped_and_restarted_mid_run(
-    offline: OfflineDiscord, spawn: Any, redis_server: RedisServer, redis_client: Redis
+    offline: OfflineDiscord, spawn: Any, any_server: AnyServer, any_client: AnyRedis
 ) -> None:
     alice = offline.add_member("alice")
     process = await spawn(first=True, lease_wait=0.5)
@@ -273,16 +297,16 @@ async def test_redis_stopped_and_restarted_mid_run(
     message = offline.messages[-1]
     await offline.click(alice, message, label="+1", client=process.client)
     await wait_idle(process.manager)  # the click's state is committed
-    await redis_client.save()  # so that the restarted server has it (tests run without AOF)
-    redis_server.stop()
+    await save_everything(any_client)
+    any_server.stop()
     try:
         click = await offline.click(alice, message, label="+1", client=process.client)
         assert click.ephemeral
         assert click.message is not None and "try again" in click.message.content
     finally:
-        redis_server.start()
+        any_server.start()
     # Nothing committed was lost, and the manager recovers by itself.
-    for _ in range(50):
+    for _ in range(100):
         click = await offline.click(alice, message, label="+1", client=process.client)
         if not click.ephemeral:
             break
@@ -305,7 +329,7 @@ class TallyV2(Tally):
 
 
 async def test_old_data_is_migrated_when_restored(
-    offline: OfflineDiscord, spawn: Any, redis_server: RedisServer, clock: ManualClock
+    offline: OfflineDiscord, spawn: Any, any_server: AnyServer, clock: ManualClock
 ) -> None:
     alice = offline.add_member("alice")
     first = await spawn(first=True)
@@ -316,7 +340,7 @@ async def test_old_data_is_migrated_when_restored(
 
     client = discord.Client(intents=discord.Intents.none())
     await offline.login(client)
-    redis = make_client(redis_server)
+    redis = make_any_client(any_server)
     manager = SessionManager(
         client, store=RedisStore(redis, clock=clock), clock=clock, sessions=[TallyV2]
     )
@@ -353,7 +377,7 @@ async def test_unencodable_state_fails_at_save_naming_the_field(
 
 
 async def test_an_unregistered_type_is_answered(
-    offline: OfflineDiscord, spawn: Any, redis_server: RedisServer, clock: ManualClock
+    offline: OfflineDiscord, spawn: Any, any_server: AnyServer, clock: ManualClock
 ) -> None:
     alice = offline.add_member("alice")
     first = await spawn(first=True)
@@ -362,7 +386,7 @@ async def test_an_unregistered_type_is_answered(
     await first.manager.aclose()
     client = discord.Client(intents=discord.Intents.none())
     await offline.login(client)
-    redis = make_client(redis_server)
+    redis = make_any_client(any_server)
     manager = SessionManager(client, store=RedisStore(redis, clock=clock), clock=clock)
     try:
         click = await offline.click(alice, message, label="+1", client=client)
@@ -375,12 +399,10 @@ async def test_an_unregistered_type_is_answered(
 
 
 async def test_a_record_over_the_size_cap_is_refused_and_the_user_told(
-    offline: OfflineDiscord, redis_server: RedisServer, clock: ManualClock
+    offline: OfflineDiscord, any_server: AnyServer, any_client: AnyRedis, clock: ManualClock
 ) -> None:
-    from nyx_sessions.codecs import StateCodec
-
     alice = offline.add_member("alice")
-    redis = make_client(redis_server)
+    redis = make_any_client(any_server)
     store = RedisStore(redis, clock=clock, codec=StateCodec(max_record_size=400))
     manager = SessionManager(offline.client, store=store, clock=clock, sessions=[Tally])
     try:
@@ -427,30 +449,16 @@ class WatchedRedisStore(RedisStore):
             self.in_flight -= 1
 
 
-class UnpipelinedRedisStore(WatchedRedisStore):
-    """The same, declared as taking a connection of its own for every call."""
-
-    __slots__ = ()
-    pipelined = False
-
-
-@pytest.mark.parametrize(
-    ("store_class", "at_once"), [(WatchedRedisStore, 4), (UnpipelinedRedisStore, 1)]
-)
-async def test_store_concurrency_rations_only_stores_that_are_not_pipelined(
-    offline: OfflineDiscord,
-    redis_client: Redis,
-    clock: ManualClock,
-    store_class: type[WatchedRedisStore],
-    at_once: int,
+async def test_store_concurrency_bounds_the_calls_in_flight(
+    offline: OfflineDiscord, any_client: AnyRedis, clock: ManualClock
 ) -> None:
     alice = offline.add_member("alice")
-    store = store_class(redis_client, clock=clock)
+    store = WatchedRedisStore(any_client, clock=clock)
     manager = SessionManager(
         offline.client, store=store, clock=clock, sessions=[Tally], store_concurrency=1
     )
     await manager.open()
-    process = Process(manager, offline.client, redis_client)
+    process = Process(manager, offline.client, any_client)
     messages = []
     for _ in range(4):
         await start_tally(offline, process, alice)
@@ -462,30 +470,6 @@ async def test_store_concurrency_rations_only_stores_that_are_not_pipelined(
         await click.wait_answered(10)
     await wait_idle(manager)
     assert [message.content for message in messages] == ["1"] * 4
-    # The four clicks arrive together: a pipelined store takes their acquires at once,
-    # whatever store_concurrency says; any other store gets one at a time.
-    assert store.peak == at_once
-    await manager.aclose()
-    await store.aclose()
-
-
-async def test_a_store_call_cancelled_while_it_waits_for_a_slot_never_starts(
-    redis_client: Redis, clock: ManualClock
-) -> None:
-    store = UnpipelinedRedisStore(redis_client, clock=clock)
-    manager = SessionManager(store=store, clock=clock, sessions=[Tally], store_concurrency=1)
-    await manager.open()
-    slots = manager._store_slots
-    assert slots is not None
-    await slots.acquire()  # another call holds the only slot
-    waiting = asyncio.ensure_future(manager._acquire("s-waiting"))
-    await asyncio.sleep(0.05)
-    waiting.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
-    del waiting
-    gc.collect()  # a call created but never awaited would warn here (an error in the tests)
-    assert store.peak == 0  # never started: nothing was sent to Redis
-    slots.release()
+    assert store.peak == 1  # the four clicks arrived together; their acquires took turns
     await manager.aclose()
     await store.aclose()
