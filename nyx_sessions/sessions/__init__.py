@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .choice import ChoiceSession
 from .confirm import ConfirmSession
+from .conversation_form import ConversationForm
 from .fields import ChoiceField, FormField, TextField, Validator
 from .form import FormSession
 from .pagination import Page, PageLike, PageSource, PaginationSession, as_page
@@ -21,6 +22,7 @@ __all__ = [
     "ChoiceField",
     "ChoiceSession",
     "ConfirmSession",
+    "ConversationForm",
     "FormField",
     "FormSession",
     "Page",

@@ -205,6 +205,7 @@ async def test_a_log_past_its_cap_ends_with_a_clear_error(
     last = None
     for _ in range(10):
         last = await offline.click(alice, message, label="+1")
+        await idle(process)
         if session.end_promise.done():
             break
     end = await session.end_promise
