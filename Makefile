@@ -52,14 +52,18 @@ $(VENV)/.demo: requirements/demo.lock pyproject.toml | $(UV)
 demo: $(VENV)/.demo
 	$(PY) -m nyx_sessions demo
 
-# Installs the Redis server and Sentinel from Debian's packages when they are missing
-# (the Redis tests start their own servers, a Cluster and a Sentinel on free 127.0.0.1
-# ports, and fail when the binaries cannot be found).
+# Installs the servers the tests start on free 127.0.0.1 ports from Debian's packages
+# when they are missing: redis-server (single, Cluster), redis-sentinel, and haproxy (the
+# load balancer in front of HTTP workers). The tests fail when they cannot find them.
+SYSTEM_BINARIES := redis-server redis-sentinel haproxy
 redis-server:
-	@command -v redis-server >/dev/null 2>&1 && command -v redis-sentinel >/dev/null 2>&1 || { \
-		echo "installing redis-server and redis-sentinel"; \
+	@missing=""; for b in $(SYSTEM_BINARIES); do \
+		command -v $$b >/dev/null 2>&1 || test -x /usr/sbin/$$b || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			redis-server redis-sentinel >/dev/null; }
+			redis-server redis-sentinel haproxy >/dev/null; \
+	fi
 
 lint: $(DEV)/.dev
 	$(DEV)/bin/ruff check .
