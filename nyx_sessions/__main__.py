@@ -1,4 +1,4 @@
-"""Command line: ``python -m nyx_sessions demo`` and ``python -m nyx_sessions inspect``."""
+"""Command line: ``python -m nyx_sessions demo``, ``inspect`` and ``serve``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .cli import inspect as inspect_command
+from .cli import serve as serve_command
 
 __all__ = ["main"]
 
@@ -23,9 +24,18 @@ def main(argv: list[str] | None = None) -> int:
             epilog=inspect_command.EPILOG,
         )
     )
+    serve_command.configure(
+        commands.add_parser(
+            "serve",
+            help="serve a bot's interactions over HTTP (one worker)",
+            description=serve_command.DESCRIPTION,
+        )
+    )
     args = parser.parse_args(argv)
     if args.command == "inspect":
         return inspect_command.run(args)
+    if args.command == "serve":
+        return serve_command.run(args)
     from .demo import main as demo
 
     return demo()

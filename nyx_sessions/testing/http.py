@@ -138,7 +138,8 @@ class HttpOfflineDiscord(OfflineDiscord):
     signer:
         The key pair that signs the requests.
     statuses:
-        The HTTP status of each delivered interaction, by interaction id.
+        The HTTP status of each delivered interaction, by interaction id; 0 when the
+        endpoint timed out or dropped the connection.
     """
 
     def __init__(
@@ -285,7 +286,8 @@ class HttpOfflineDiscord(OfflineDiscord):
                 self.statuses[result.id] = response.status
                 if response.status == 200:
                     await self._record_answer(result, response)
-        except TimeoutError:
+        except (TimeoutError, aiohttp.ClientError):
+            # As on Discord, an endpoint that does not answer fails the interaction.
             self.statuses.setdefault(result.id, 0)
         finally:
             answered.set()
