@@ -364,6 +364,25 @@ class InteractionResult:
         self.response = response
         self._answered.set()
 
+    async def wait_message(
+        self,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline per call reads best in tests
+    ) -> OfflineMessage:
+        """Wait until the bot answers, and return the message its answer created or updated.
+
+        Raises
+        ------
+        TimeoutError
+            The bot did not answer within ``timeout`` seconds.
+        LookupError
+            The answer has no message (a modal, or a deferral with nothing sent yet).
+        """
+        await self.wait_answered(timeout)
+        if self.message is None:
+            kind = self.response.type.name if self.response is not None else "none"
+            raise LookupError(f"interaction {self.id} was answered with no message ({kind})")
+        return self.message
+
     async def wait_answered(
         self,
         timeout: float = 5.0,  # noqa: ASYNC109 - a deadline per call reads best in tests
