@@ -8,13 +8,6 @@ of them behind a load balancer, with sessions in Redis, and any worker serves an
 from __future__ import annotations
 
 from .app import INTERACTIONS_APP, InteractionsApp, create_app
-from .signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureVerifier
+from .signature import SignatureVerifier
 
-__all__ = [
-    "INTERACTIONS_APP",
-    "SIGNATURE_HEADER",
-    "TIMESTAMP_HEADER",
-    "InteractionsApp",
-    "SignatureVerifier",
-    "create_app",
-]
+__all__ = ["INTERACTIONS_APP", "InteractionsApp", "SignatureVerifier", "create_app"]

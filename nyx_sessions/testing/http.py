@@ -40,7 +40,8 @@ import discord
 from aiohttp import web
 from nacl.signing import SigningKey
 
-from nyx_sessions.http import SIGNATURE_HEADER, TIMESTAMP_HEADER, InteractionsApp
+from nyx_sessions.http import InteractionsApp
+from nyx_sessions.http.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from nyx_sessions.testing.offline import OfflineDiscord
 from nyx_sessions.testing.records import InteractionResult
 from nyx_sessions.testing.server import OfflineServer
