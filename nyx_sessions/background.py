@@ -1,8 +1,4 @@
-"""The manager's background work.
-
-Opening the store, claiming expired sessions from a persistent store, hearing of ends
-in other processes, and shutting down.
-"""
+"""The manager's background work: the store, expiry claims, end notices, shutdown."""
 
 from __future__ import annotations
 
@@ -10,9 +6,9 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from ._live import LiveSession, interaction_of, release_waiter
 from .end import EndCode, SessionEndData
-from .errors import StoreError
+from .ending import resolve
+from .errors import ManagerClosedError, StoreError
 
 if TYPE_CHECKING:
     from .manager import SessionManager
@@ -39,9 +35,9 @@ class Background:
         manager = self._manager
         await manager.store.open()
         if manager.store.shared:
-            manager.store.on_end(manager._hear_end)
+            manager.store.on_end(manager._ending.hear_end)
         if manager.store.persistent:
-            self._poller = manager._spawn(self._poll(), "nyx-sessions-expiry-claims")
+            self._poller = manager._tasks.spawn(self._poll(), "nyx-sessions-expiry-claims")
 
     async def _poll(self) -> None:
         manager = self._manager
@@ -52,11 +48,11 @@ class Background:
             try:
                 # Claims first, at once: sessions that ran out while no process ran.
                 while True:
-                    claimed = await manager.store.claim_expired(
+                    claimed = await manager._storage.claim_expired(
                         manager.clock.now(), limit=_CLAIM_BATCH, hold=2 * manager.lease
                     )
                     for session_id in claimed:
-                        manager._on_claim(session_id)
+                        manager._queue_expiry(manager._routing.entry(session_id))
                     if len(claimed) < _CLAIM_BATCH:
                         break
             except StoreError as error:
@@ -70,44 +66,48 @@ class Background:
             await asyncio.sleep(manager.poll_interval)
 
     async def close(self, grace: float) -> None:
-        """Stop background work; wait for running updates; settle every local session."""
+        """Stop background work, let running work finish, settle every local session.
+
+        Work still running after ``grace`` seconds is cancelled, and every interaction
+        still unanswered gets the "try again" reply.
+        """
         manager = self._manager
         self._stopping = True
         if self._poller is not None:
             self._poller.cancel()
-            await asyncio.wait({self._poller}, timeout=grace)
         if manager.store.shared:
             manager.store.on_end(None)
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + grace
-        # Polled: updates also run in callers' tasks, so there is no task set to wait on.
-        while any(entry.busy for entry in manager._live.values()):
-            if loop.time() >= give_up:
-                break
-            await asyncio.sleep(0.01)
-        for entry in list(manager._live.values()):
-            await self._shut(entry)
-
-    async def _shut(self, entry: LiveSession) -> None:
-        manager = self._manager
-        manager._scheduler.cancel(entry)  # ended or left to the store: no expiry here
-        queued = list(entry.queue or ())
-        entry.queue = None
-        for item in queued:
-            interaction = interaction_of(item)
-            if interaction is not None:
-                await manager.responder.unavailable(interaction, StoreError("shutting down"))
-            release_waiter(item)
-        session = entry.session
-        if session is None or session.end_code is not None:
-            manager._live.pop(entry.session_id, None)
-            return
-        if manager.store.persistent:
-            # The session lives on in the store for the next process; only the
-            # waiters in this one learn that this process is done with it.
-            manager._live.pop(entry.session_id, None)
-            manager._resolve(
-                session, SessionEndData(session.id, EndCode.SHUTDOWN, "manager closed")
-            )
-            return
-        await manager._end_now(entry, EndCode.SHUTDOWN, "manager closed")
+        await manager._tasks.wait(grace)
+        for entry in list(manager._routing.live.values()):
+            for item in manager._queues.take(entry):
+                manager._queues.abandoned.append(item)
+            session = entry.session
+            manager._routing.forget(entry)
+            manager._scheduler.cancel(entry)  # ended or left to the store: no expiry here
+            if session is None or session.end_code is not None:
+                continue
+            if manager.store.persistent:
+                # The session lives on in the store for the next process; only the
+                # waiters in this one learn that this process is done with it.
+                resolve(session, SessionEndData(session.id, EndCode.SHUTDOWN, "manager closed"))
+            else:
+                await manager._ending.end_now(entry, EndCode.SHUTDOWN, "manager closed")
+        for session in manager._restorer.detached.values():
+            resolve(session, SessionEndData(session.id, EndCode.SHUTDOWN, "manager closed"))
+        manager._restorer.detached.clear()
+        manager._scheduler.close()
+        await manager._tasks.cancel()  # work that outlived the grace, and its follow-ups
+        # Whatever the cancelled work left unanswered is answered now.
+        leftover = manager._deferral.unanswered()
+        leftover += [i.interaction for i in manager._queues.abandoned if i.interaction is not None]
+        for item in manager._queues.abandoned:
+            item.release()
+        manager._queues.abandoned.clear()
+        manager._deferral.close()
+        closing = ManagerClosedError("the session manager closed")
+        for interaction in dict.fromkeys(leftover):
+            if not interaction.response.is_done():
+                await manager._serving.answer(
+                    interaction, manager.responder.unavailable(interaction, closing)
+                )
+        await manager._tasks.cancel()

@@ -1,21 +1,39 @@
-"""The session manager: starts sessions, routes interactions to them, ends them."""
+"""The session manager: starts sessions, routes interactions to them, ends them.
+
+A click, from the gateway to its answer: discord.py parses the gateway event and hands
+the interaction to its view store, where the manager's hook (:mod:`.attach`) asks the
+codec for the session id in the custom id; ids not in the manager's format go on to
+discord.py's own views. The routing table (:mod:`.routing`) drops a redelivered
+interaction and finds the session's entry; the click joins that session's serial queue
+(:mod:`.queues`), which an idle session starts draining at once in a task of its own
+(eagerly on Python 3.12+, so the handler runs before the parser returns), and the
+deferral (:mod:`.deferral`) starts watching it unless it was answered already. The
+drain task serves it (:mod:`.serving`): with a shared store it takes the session's lease
+and loads the record (:mod:`.restoring`); then the update filter, the session's
+handler, the TTL refresh on the one scheduler (:mod:`.scheduler`), the commit through
+the store adapter (:mod:`.storage`), and a silent acknowledgement if the handler left
+the interaction unanswered. An end the handler asked for runs after it
+(:mod:`.ending`). Every answer the manager gives goes through the deferral's guard, one
+at a time per interaction; the task ends when the session's queue is empty.
+
+:class:`SessionManager` holds these parts; it is the public API and the glue.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
 from typing import TYPE_CHECKING, Any, Self
 
 import discord
 
-from ._arrivals import Arrivals
-from ._live import STEPPING, EndRequest, LiveSession, RecentIds
 from .attach import ClientHook, session_ids_of
+from .background import Background
 from .clock import Clock, LoopClock
 from .codecs import SessionCustomIdCodec
+from .deferral import Deferral
 from .end import EndCode, SessionEndData
+from .ending import Ending, resolve
 from .errors import (
     ManagerClosedError,
     SessionLimitError,
@@ -27,13 +45,17 @@ from .errors import (
 from .events import EventHub, SessionEvent
 from .filters.base import rejection_message
 from .limits import SessionLimits
+from .queues import Click, EndRequest, Expire, SerialQueues
 from .registry import SessionRegistry
 from .responders import Responder
-from .runtime import SessionRuntime, _earliest
+from .restoring import Restorer
+from .routing import LiveSession, Routing
 from .scheduler import DeadlineScheduler
+from .serving import Serving
+from .storage import StoreAdapter
 from .stores.base import SessionRecord
 from .stores.memory import MemoryStore
-from .watchdog import AckWatchdog
+from .tasks import Tasks
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -46,10 +68,10 @@ if TYPE_CHECKING:
 __all__ = ["SessionManager"]
 
 _log = logging.getLogger("nyx_sessions")
-_EXPIRY_CONCURRENCY = 16  # expiries in flight at once against a persistent store
+_EXPIRE = Expire()
 
 
-class SessionManager(SessionRuntime):
+class SessionManager:
     """Starts sessions, routes their interactions to them and ends them.
 
     Parameters
@@ -91,8 +113,8 @@ class SessionManager(SessionRuntime):
         restored from a persistent store does, which also works after 15 minutes.
     store_concurrency:
         The most calls a shared store serves for this manager at once; keep it below
-        the store client's connection pool. Not applied to a pipelined store (one that
-        serves concurrent calls on one connection, as ``RedisStore`` does).
+        the store client's connection pool. Every call of a shared store counts, end
+        notices included.
     max_sessions, max_sessions_per_user:
         Caps on the live sessions this manager started, in all and per user; starting
         one more is refused with a reply saying why (see :class:`SessionLimits`).
@@ -137,46 +159,57 @@ class SessionManager(SessionRuntime):
         self._owns_store = store is None
         if store is None:
             store = MemoryStore(clock=self.clock)
-        elif clock is not None and hasattr(store, "use_clock"):
+        elif clock is not None:
             store.use_clock(clock)
         self.store: SessionStore = store
         self.codec = codec or SessionCustomIdCodec()
         self.responder = responder or Responder()
         self.registry = SessionRegistry(sessions)
+        self.limits = SessionLimits(max_sessions, max_sessions_per_user)
         self.client: discord.Client | None = None
         self.defer_after = defer_after
-        self.lease = lease
-        self.lease_wait = lease_wait
         self.poll_interval = poll_interval
         self.close_timeout = close_timeout
-        self.lease_owner = f"{os.getpid()}-{secrets.token_hex(6)}"
-        self._live: dict[str, LiveSession] = {}
-        self._events = EventHub()
-        # The local timer expires the sessions live in this process that fell due.
-        self._scheduler = DeadlineScheduler(self.clock, self._queue_expiry, self._live.get)
-        self._watchdog = AckWatchdog(self.clock, defer_after, self.responder.acknowledge)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._recent = RecentIds()
-        self._arrivals = Arrivals(self._run, self._spawn, self._watchdog.watch, self._failed)
-        self.limits = SessionLimits(max_sessions, max_sessions_per_user)
         self.keep_start_interaction = keep_start_interaction
-        self._awaiting_notice: dict[str, Session[Any]] = {}
-        self._expiry_slots = asyncio.Semaphore(_EXPIRY_CONCURRENCY)
-        # Below redis-py's default pool of 100 connections: a flood of clicks (or of
-        # forged ids naming live sessions) waits its turn instead of failing as
-        # "unreachable", and the owner's own click still gets a connection.
-        # A pipelined store serves concurrent calls on one connection: nothing to ration.
-        self._store_slots: asyncio.Semaphore | None = (
-            None if getattr(store, "pipelined", False) else asyncio.Semaphore(store_concurrency)
+        # The parts; each module's docstring says what its part does.
+        self._tasks = Tasks()
+        self._events = EventHub()
+        self._routing = Routing(self.codec)
+        self._live = self._routing.live
+        self._storage = StoreAdapter(
+            store, lease=lease, lease_wait=lease_wait, concurrency=store_concurrency
         )
+        self._scheduler: DeadlineScheduler[LiveSession] = DeadlineScheduler(
+            self.clock, self._queue_expiry, self._live.get
+        )
+        self._queues = SerialQueues(_Worker(self), self._tasks, self._forget_if_idle)
+        self._deferral = Deferral(self.clock, defer_after, self.responder.acknowledge, self._tasks)
+        self._restorer = Restorer(self, self._storage, self.registry, self._scheduler)
+        self._ending = Ending(
+            clock=self.clock,
+            routing=self._routing,
+            queues=self._queues,
+            storage=self._storage,
+            restorer=self._restorer,
+            scheduler=self._scheduler,
+            limits=self.limits,
+            events=self._events,
+            poll_interval=poll_interval,
+        )
+        self._serving = Serving(
+            clock=self.clock,
+            storage=self._storage,
+            restorer=self._restorer,
+            ending=self._ending,
+            scheduler=self._scheduler,
+            deferral=self._deferral,
+            events=self._events,
+            responder=self.responder,
+        )
+        self._background = Background(self)
         self._hook: ClientHook | None = None
         self._opened: asyncio.Task[None] | None = None
         self._closed = False
-        self._shared = store.shared
-        self._commit_nowait = getattr(store, "commit_nowait", None)  # replaced by the core rewrite
-        from .background import Background
-
-        self._background = Background(self)
         if client is not None:
             self.attach(client)
         try:
@@ -185,6 +218,16 @@ class SessionManager(SessionRuntime):
             pass  # no loop yet: starts in the client's setup_hook or on first use
         else:
             self._ensure_open()
+
+    @property
+    def lease(self) -> float:
+        """Seconds a process holds a session's lease while it serves one interaction."""
+        return self._storage.lease
+
+    @property
+    def lease_owner(self) -> str:
+        """Return the name this manager holds leases under."""
+        return self._storage.lease_owner
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -220,7 +263,7 @@ class SessionManager(SessionRuntime):
 
     def _ensure_open(self) -> asyncio.Task[None]:
         if self._opened is None:
-            self._opened = self._spawn(self._background.open(), "nyx-sessions-open")
+            self._opened = self._tasks.spawn(self._background.open(), "nyx-sessions-open")
         return self._opened
 
     async def aclose(self) -> None:
@@ -236,17 +279,6 @@ class SessionManager(SessionRuntime):
         self._closed = True
         self.detach()
         await self._background.close(self.close_timeout)
-        self._scheduler.close()
-        for task in tuple(self._tasks):
-            task.cancel()  # updates that outlived close_timeout, and their follow-ups
-        await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
-        # Whatever the cancelled work left unanswered is answered now.
-        leftover = self._watchdog.unanswered() + self._arrivals.abandon()
-        self._watchdog.close()
-        closing = ManagerClosedError("the session manager closed")
-        for interaction in leftover:
-            await self.responder.unavailable(interaction, closing)
-        await self._watchdog.drain()
         await self._events.drain()
         if self._owns_store:
             await self.store.aclose()
@@ -329,7 +361,9 @@ class SessionManager(SessionRuntime):
             except Exception as error:
                 _log.exception("The start filter of session %s failed", session.id)
                 self._emit(SessionEvent.ERROR, session, interaction, error)
-                await self.responder.failed(interaction, session, error)
+                await self._serving.answer(
+                    interaction, self.responder.failed(interaction, session, error)
+                )
                 self._end_unstarted(session, EndCode.ERROR, "start filter failed")
                 return False
             if not allowed:
@@ -337,18 +371,18 @@ class SessionManager(SessionRuntime):
                 return False
 
         entry = LiveSession(session.id, session)
-        entry.busy = True
-        entry.runner = asyncio.current_task()
+        self._queues.hold(entry)  # clicks that come while start() runs wait behind it
         now = self.clock.now()
         record = self._new_record(session, now)
         entry.record = record
         self._live[session.id] = entry
         try:
             self.limits.check(session.owner_id)
-            await self.store.create(record, lease_owner=self.lease_owner, lease=self.lease)
+            await self._storage.create(record)
         except (SessionLimitError, StoreError, StateEncodeError) as error:
             # Refused, unreachable or unencodable: the user is told, nothing is half-made.
             del self._live[session.id]
+            self._release_unstarted(entry)
             limited = isinstance(error, SessionLimitError)
             level = logging.INFO if limited else logging.ERROR
             _log.log(level, "Session %s not started: %s", session.id, error)
@@ -356,15 +390,17 @@ class SessionManager(SessionRuntime):
                 self._emit(SessionEvent.ERROR, session, interaction, error)
             if interaction is not None:
                 if limited:
-                    await self.responder.filtered(interaction, session, str(error))
+                    reply = self.responder.filtered(interaction, session, str(error))
                 elif isinstance(error, StoreUnavailableError):
-                    await self.responder.unavailable(interaction, error)
+                    reply = self.responder.unavailable(interaction, error)
                 else:
-                    await self.responder.failed(interaction, session, error)
+                    reply = self.responder.failed(interaction, session, error)
+                await self._serving.answer(interaction, reply)
             self._end_unstarted(session, EndCode.REJECTED if limited else EndCode.ERROR, str(error))
             return False
         except BaseException:
             del self._live[session.id]
+            self._release_unstarted(entry)
             session.manager = None
             raise
         self.limits.started(session.owner_id)
@@ -384,15 +420,26 @@ class SessionManager(SessionRuntime):
             _log.exception("Session %s (%s) failed to start", session.id, session.session_type)
             self._emit(SessionEvent.ERROR, session, interaction, error)
             if interaction is not None:
-                await self.responder.failed(interaction, session, error)
+                await self._serving.answer(
+                    interaction, self.responder.failed(interaction, session, error)
+                )
             entry.stop_request = (EndCode.ERROR, f"start() raised {type(error).__name__}")
         if interaction is not None and not interaction.response.is_done():
-            await self.responder.acknowledge(interaction)
+            await self._serving.answer(interaction, self.responder.acknowledge(interaction))
         if not self.keep_start_interaction:
             session.start_interaction = None  # ~1.6 KB a session; edit by message id
-        await self._settle(entry, release=True)
-        self._hand_off(entry)
+        try:
+            await self._serving.settle(entry, release=True)
+        finally:
+            self._queues.let_go(entry)
         return started
+
+    def _release_unstarted(self, entry: LiveSession) -> None:
+        """Clicks that came for a session that did not start: served (as unknown) now."""
+        for item in self._queues.take(entry):
+            self._queues.submit(self._routing.entry(entry.session_id), item)
+        entry.queue = None
+        entry.task = None
 
     async def _reject(self, session: Session[Any], interaction: discord.Interaction[Any]) -> None:
         message = rejection_message(session.start_filter, session, interaction)
@@ -403,14 +450,16 @@ class SessionManager(SessionRuntime):
             session.owner_id,
         )
         self._emit(SessionEvent.FILTERED, session, interaction)
-        await self.responder.filtered(interaction, session, message)
+        await self._serving.answer(
+            interaction, self.responder.filtered(interaction, session, message)
+        )
         self._end_unstarted(session, EndCode.REJECTED, "start filter")
 
     def _end_unstarted(self, session: Session[Any], code: EndCode, reason: str) -> None:
         """End a session that never ran: no ``end()`` hook, nothing in the store."""
         session.end_code = code
         end = SessionEndData(session.id, code, reason, None)
-        self._resolve(session, end)
+        resolve(session, end)
         self._emit(SessionEvent.END, session, end)
 
     def _new_record(self, session: Session[Any], now: float) -> SessionRecord:
@@ -426,11 +475,61 @@ class SessionManager(SessionRuntime):
             data_version=session.data_version,
             created_at=now,
             ttl=session.ttl,
-            deadline=_earliest(now + session.ttl if session.ttl is not None else None, hard),
+            deadline=min(
+                (
+                    d
+                    for d in (now + session.ttl if session.ttl is not None else None, hard)
+                    if d is not None
+                ),
+                default=None,
+            ),
             hard_deadline=hard,
         )
 
-    # -- update ----------------------------------------------------------------------------
+    # -- routing and serving -----------------------------------------------------------------
+
+    def _route(self, interaction: discord.Interaction[Any], custom_id: object) -> bool:
+        """Take ``interaction`` if it belongs to a session; called while discord.py parses it."""
+        session_id = self.codec.extract_session_id(custom_id)
+        if session_id is None or self._closed:
+            return False
+        if not self._routing.recent.add(interaction.id):
+            _log.debug("Interaction %s was delivered twice; serving it once", interaction.id)
+            return True
+        entry = self._routing.entry(session_id)
+        self._queues.submit(entry, Click(interaction))
+        if not interaction.response.is_done():
+            self._deferral.watch(interaction, entry)
+        return True
+
+    async def update(self, interaction: discord.Interaction[Any]) -> bool:
+        """Route ``interaction`` to its session and wait until it was handled.
+
+        The attached client's interactions are routed without calling this; it is for
+        interactions that come from elsewhere (tests, custom dispatch).
+
+        Returns
+        -------
+        bool
+            True when the interaction belonged to a session, whatever became of it
+            (handled, refused, expired, failed): it has been answered either way.
+        """
+        data: Any = interaction.data or {}
+        session_id = self.codec.extract_session_id(data.get("custom_id"))
+        if session_id is None:
+            return False
+        self._check_open()
+        await self._ensure_open()
+        if not self._routing.recent.add(interaction.id):
+            _log.debug("Interaction %s was delivered twice; serving it once", interaction.id)
+            return True
+        entry = self._routing.entry(session_id)
+        done = asyncio.get_running_loop().create_future()
+        self._queues.submit(entry, Click(interaction, done))
+        if not done.done():
+            self._deferral.watch(interaction, entry)
+            await done
+        return True
 
     async def end(
         self,
@@ -454,25 +553,25 @@ class SessionManager(SessionRuntime):
         if entry is None:
             if not self.store.persistent or not isinstance(session_or_id, str):
                 return False
-            entry = self._live[session_id] = LiveSession(session_id)
-        elif entry.busy and (
-            entry.runner is STEPPING
-            or (entry.runner is not None and entry.runner is asyncio.current_task())
-        ):
-            if entry.stop_request is None:
+            entry = self._routing.entry(session_id)
+        elif entry.task is not None and entry.task is asyncio.current_task():
+            if entry.stop_request is None:  # asked from the session's own hook
                 entry.stop_request = (code, reason)
             return True
-        if entry.busy:
-            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            entry.enqueue(EndRequest(code, reason, done))
-            return await done
-        entry.busy = True
-        entry.runner = asyncio.current_task()
-        try:
-            return await self._end_now(entry, code, reason)
-        finally:
-            entry.runner = None
-            self._hand_off(entry)
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queues.submit(entry, EndRequest(code, reason, done))
+        return await done
+
+    def _queue_expiry(self, entry: LiveSession) -> None:
+        self._queues.submit(entry, _EXPIRE)
+
+    def _forget_if_idle(self, entry: LiveSession) -> None:
+        if entry.session is None and self._live.get(entry.session_id) is entry:
+            del self._live[entry.session_id]
+            self._scheduler.cancel(entry)  # a retry of a claim that found nothing to end
+
+    def _emit(self, event: SessionEvent, *args: Any) -> None:
+        self._events.emit(event, *args)
 
     def _adopt_view(self, view: discord.ui.view.BaseView, message_id: int | None) -> bool:
         """Keep a session's view out of discord.py's view store; note its message id."""
@@ -497,3 +596,31 @@ class SessionManager(SessionRuntime):
             f"<SessionManager live={len(self)} store={self.store!r} "
             f"{'closed' if self._closed else 'open'}>"
         )
+
+
+class _Worker:
+    """What the queued work runs on (see :class:`~nyx_sessions.queues.Worker`)."""
+
+    __slots__ = ("_manager",)
+
+    def __init__(self, manager: SessionManager) -> None:
+        self._manager = manager
+
+    async def serve(self, entry: LiveSession, interaction: discord.Interaction[Any]) -> None:
+        manager = self._manager
+        opened = manager._opened
+        if opened is None or not opened.done():
+            try:
+                await manager._ensure_open()  # a click that came before the store was open
+            except Exception as error:
+                _log.error("The session store could not be opened: %s", error)
+                reply = manager.responder.unavailable(interaction, error)
+                await manager._serving.answer(interaction, reply)
+                return
+        await manager._serving.serve(entry, interaction)
+
+    async def expire(self, entry: LiveSession) -> None:
+        await self._manager._ending.expire(entry)
+
+    async def end_now(self, entry: LiveSession, code: EndCode, reason: str | None) -> bool:
+        return await self._manager._ending.end_now(entry, code, reason)

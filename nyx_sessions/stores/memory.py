@@ -124,13 +124,6 @@ class MemoryStore:
 
     async def commit(self, record: SessionRecord, *, lease_owner: str, release: bool) -> int:
         """Save ``record`` when its revision is current and the lease is ours."""
-        return self.commit_nowait(record, lease_owner=lease_owner, release=release)
-
-    def commit_nowait(self, record: SessionRecord, *, lease_owner: str, release: bool) -> int:
-        """:meth:`commit`, without a coroutine: a memory store needs no I/O for it.
-
-        The manager calls this instead of :meth:`commit` when a store has it.
-        """
         try:
             stored = self._records[record.session_id]  # one lookup; Cache.get makes three
         except KeyError:
