@@ -39,6 +39,7 @@ KEY = "conversation"
 """The key of the conversation's own state in :attr:`~AbstractSession.data`."""
 _TIMED_OUT: Any = object()  # what a timed-out wait is woken with
 _APPLICATION_COMMAND = discord.InteractionType.application_command
+_INTERACTION_TYPES = {kind.value: kind for kind in discord.InteractionType}
 
 
 class _Flow:
@@ -484,17 +485,22 @@ class ConversationSession(AbstractSession[ResultT]):
 
     def _stand_in(self, entry: list[Any]) -> Any:
         _, interaction_id, user_id, kind, tokens, rest = entry
-        builder = self.custom_id
-        for token in tokens:
-            builder.push(token)
         return ReplayedInteraction(
             interaction_id=interaction_id,
             user_id=user_id,
-            interaction_type=discord.InteractionType(kind),
-            data={**rest, "custom_id": builder.build()} if tokens else None,
+            interaction_type=_INTERACTION_TYPES[kind],
+            tokens=tokens,
+            rest=rest,
+            build=self._build_custom_id,
             channel_id=self.channel_id,
             guild_id=self.guild_id,
         )
+
+    def _build_custom_id(self, tokens: list[str]) -> str:
+        builder = self.custom_id
+        for token in tokens:
+            builder.push(token)
+        return builder.build()
 
     async def _resume(
         self, flow: _Flow, item: Any, interaction: discord.Interaction[Any] | None

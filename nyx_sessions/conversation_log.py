@@ -18,6 +18,7 @@ interaction is answered twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -132,10 +133,22 @@ class ReplayedInteraction:
     ``guild_id``) and answers nothing: ``response``, ``followup``,
     ``edit_original_response`` and ``delete_original_response`` do nothing, since the
     interaction was answered when it happened. ``message`` is None; edit the session's
-    message by id (``session.message``) instead.
+    message by id (``session.message``) instead. ``user`` is a :class:`discord.Object`.
     """
 
-    __slots__ = ("channel_id", "data", "followup", "guild_id", "id", "response", "type", "user")
+    __slots__ = (
+        "_build",
+        "_data",
+        "_rest",
+        "_tokens",
+        "_user_id",
+        "channel_id",
+        "followup",
+        "guild_id",
+        "id",
+        "response",
+        "type",
+    )
 
     def __init__(
         self,
@@ -143,18 +156,36 @@ class ReplayedInteraction:
         interaction_id: int,
         user_id: int,
         interaction_type: discord.InteractionType,
-        data: dict[str, Any] | None,
+        tokens: list[str],
+        rest: dict[str, Any],
+        build: Callable[[list[str]], str],
         channel_id: int | None,
         guild_id: int | None,
     ) -> None:
         self.id = interaction_id
-        self.user = discord.Object(id=user_id)
+        self._user_id = user_id
         self.type = interaction_type
-        self.data = data
+        self._tokens = tokens
+        self._rest = rest
+        self._build = build
+        self._data: dict[str, Any] | None = None
         self.channel_id = channel_id
         self.guild_id = guild_id
         self.response = ReplayedResponse()
         self.followup = ReplayedFollowup()
+
+    @property
+    def user(self) -> discord.Object:
+        """The user who sent it, by id."""
+        return discord.Object(id=self._user_id)
+
+    @property
+    def data(self) -> dict[str, Any] | None:
+        """The interaction's data as it came (the custom id rebuilt from its tokens)."""
+        # Built when read: a replay passes most inputs by without a look at them.
+        if self._data is None and self._tokens:
+            self._data = {**self._rest, "custom_id": self._build(self._tokens)}
+        return self._data
 
     @property
     def message(self) -> None:
@@ -168,4 +199,4 @@ class ReplayedInteraction:
         """Skip: the deletion was made when it happened."""
 
     def __repr__(self) -> str:
-        return f"<ReplayedInteraction id={self.id} type={self.type.name} user={self.user.id}>"
+        return f"<ReplayedInteraction id={self.id} type={self.type.name} user={self._user_id}>"
