@@ -9,6 +9,7 @@ that, 401 50027 "Invalid Webhook Token".
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import discord
@@ -51,6 +52,8 @@ class InteractionEndpoints:
     def __init__(self, world: OfflineWorld, *, ack_window: float) -> None:
         self.world = world
         self.ack_window = ack_window
+        self.callback_delay = 0.0
+        """Seconds the callback's reply takes after it was taken, as over a slow network."""
 
     def __repr__(self) -> str:
         return f"<InteractionEndpoints ack_window={self.ack_window}>"
@@ -76,6 +79,8 @@ class InteractionEndpoints:
         result._acknowledge(
             RecordedResponse(discord.InteractionResponseType(callback_type), data, now)
         )
+        if self.callback_delay > 0:
+            await asyncio.sleep(self.callback_delay)
         if call.query.get("with_response") not in ("1", "true", "True"):
             return web.Response(status=204)
         ephemeral = bool(message is not None and message.ephemeral and callback_type in (4, 5))
