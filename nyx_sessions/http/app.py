@@ -192,19 +192,19 @@ class InteractionsApp:
     async def _first_answer(
         self, interaction: discord.Interaction[Any], pending: PendingAnswer
     ) -> Answer | None:
-        with contextlib.suppress(TimeoutError):
-            return await asyncio.wait_for(asyncio.shield(pending.answer), self.answer_within)
+        if not pending.answer.done():
+            # asyncio.wait leaves the future alone on time-out: the answer may still come.
+            await asyncio.wait((pending.answer,), timeout=self.answer_within)
+        if pending.answer.done():
+            return pending.answer.result()
         late = asyncio.create_task(
             self._defer(interaction), name=f"nyx-sessions-http-defer-{interaction.id}"
         )
-        answered = asyncio.ensure_future(asyncio.shield(pending.answer))
-        either: list[asyncio.Future[Any]] = [late, answered]
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        if answered.done():
+        await asyncio.wait((late, pending.answer), return_when=asyncio.FIRST_COMPLETED)
+        if pending.answer.done():
             # The deferral finishes once the answer has been sent (see the bridge).
             late.add_done_callback(_log_failure)
-            return answered.result()
-        answered.cancel()
+            return pending.answer.result()
         _log.error(
             "interaction %s was answered outside the endpoint's context; it gets no body",
             interaction.id,

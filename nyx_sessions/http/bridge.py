@@ -164,7 +164,8 @@ class FirstResponseAdapter(AsyncWebhookAdapter):
         # Return once the answer has left, so that a followup the bot sends next comes
         # after it, as it would after a REST callback.
         try:
-            await asyncio.wait_for(pending.sent.wait(), self.send_timeout)
+            async with asyncio.timeout(self.send_timeout):
+                await pending.sent.wait()
         except TimeoutError:
             raise discord.DiscordException(
                 f"the endpoint did not send the response to interaction {interaction_id}"

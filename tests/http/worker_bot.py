@@ -19,7 +19,6 @@ from nyx_sessions import AbstractSession, EndCode, SessionManager
 from nyx_sessions.stores.redis import RedisStore
 
 PID = os.getpid()
-CLICK_WORK = float(os.environ.get("NYX_CLICK_WORK", "0.02"))  # a SIGKILL lands mid-click
 
 
 class Tally(AbstractSession[int]):
@@ -51,7 +50,8 @@ class Tally(AbstractSession[int]):
             )
             await self.stop(result=self.data["count"])
             return False
-        await asyncio.sleep(CLICK_WORK)
+        # Work that takes a while, so that a SIGKILL lands in the middle of clicks.
+        await asyncio.sleep(float(os.environ.get("NYX_CLICK_WORK", "0.02")))
         self.data["count"] += 1
         self.data["clicks"].append(str(interaction.id))
         await interaction.response.edit_message(content=f"count {self.data['count']} pid {PID}")

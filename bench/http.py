@@ -1,0 +1,308 @@
+"""HTTP interactions: one worker against the gateway path, 2 workers against 1, latency.
+
+Run with ``python -m bench.http [--quick]``. The bot is the one of the worker tests
+(``tests/http/worker_bot.py``): tallies in one redis-server, each click an ``edit_message``.
+Workers are ``python -m nyx_sessions serve`` processes; the load comes from this process,
+with payloads built and signed before the clock starts (signing is Discord's work).
+
+- *one worker*: clicks POSTed straight to a worker, 32 at a time; its rate, and its CPU
+  per interaction (``/proc``), split into the core (discord.py's parser, the manager,
+  the session, the answer; measured in this process on the same bot, no HTTP) and the
+  rest (signature verification, aiohttp's server, JSON). Target: the rest <= 30%.
+- *gateway path*: the same bot in this process, the same payloads through discord.py's
+  gateway parser, answered by REST callback to the offline Discord (also in this
+  process, so its server's cost is counted too).
+- *balancer*: HAProxy in front of one worker, then two.
+- *latency*: a steady load at half the one-worker maximum, p50 and p99. Target: p99 < 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import discord
+
+from bench.report import Row, fmt_rate, report, section
+from nyx_sessions.http.bridge import FirstResponseAdapter, parse_interaction, use_adapter
+from nyx_sessions.http.signature import SignatureVerifier
+from nyx_sessions.testing import OfflineDiscord, OfflineMessage, OfflineUser
+from nyx_sessions.testing.http import HttpOfflineDiscord
+from nyx_sessions.testing.interactions import button_data
+from tests.http import worker_bot
+from tests.http.cluster import Balancer, Worker, free_port
+from tests.stores.redis_server import RedisServer
+
+TARGET = "tests.http.worker_bot:create_bot"
+CONCURRENCY = 32
+SESSIONS = 16
+Signed = tuple[bytes, dict[str, str]]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Load:
+    """Click payloads over the sessions, built and signed ahead."""
+
+    def __init__(
+        self, offline: HttpOfflineDiscord, started: list[tuple[OfflineUser, OfflineMessage]]
+    ):
+        self.offline = offline
+        self.started = started
+
+    def payloads(self, count: int) -> list[dict[str, Any]]:
+        made = []
+        for index in range(count):
+            user, message = self.started[index % len(self.started)]
+            data = button_data(message.find(label="inc"))
+            made.append(
+                self.offline.make_interaction_payload(
+                    user, discord.InteractionType.component, data, message=message
+                )
+            )
+        return made
+
+    def signed(self, count: int) -> list[Signed]:
+        out = []
+        for payload in self.payloads(count):
+            body = json.dumps(payload).encode()
+            out.append(
+                (body, {**self.offline.signer.headers(body), "Content-Type": "application/json"})
+            )
+        return out
+
+
+async def post_all(http: aiohttp.ClientSession, url: str, requests: list[Signed]) -> float:
+    """POST every request, CONCURRENCY at a time; return the seconds it took."""
+    queue = iter(requests)
+
+    async def lane() -> None:
+        for body, headers in queue:
+            async with http.post(url, data=body, headers=headers) as response:
+                answer = await response.read()
+                if response.status != 200 or json.loads(answer)["type"] != 7:
+                    raise RuntimeError(f"unexpected answer {response.status}: {answer[:200]!r}")
+
+    began = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(CONCURRENCY)))
+    return time.perf_counter() - began
+
+
+async def steady(
+    http: aiohttp.ClientSession, url: str, requests: list[Signed], rate: float
+) -> list[float]:
+    """POST at a steady ``rate`` per second (open loop); return each latency in seconds."""
+    latencies: list[float] = []
+    tasks = []
+
+    async def one(body: bytes, headers: dict[str, str]) -> None:
+        began = time.perf_counter()
+        async with http.post(url, data=body, headers=headers) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"status {response.status}")
+        latencies.append(time.perf_counter() - began)
+
+    start = time.perf_counter()
+    for index, (body, headers) in enumerate(requests):
+        delay = start + index / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(body, headers)))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+async def core_cost(load: Load, count: int) -> float:
+    """Seconds per click of parser + manager + session + answer, in this process, no HTTP."""
+    bot = worker_bot.create_bot()
+    adapter = FirstResponseAdapter()
+    use_adapter(adapter)
+    await bot.login("offline-token")
+    try:
+        payloads = load.payloads(count)
+
+        async def one(payload: dict[str, Any]) -> None:
+            interaction_id = int(payload["id"])
+            pending = adapter.expect(interaction_id, 3)
+            parse_interaction(bot, payload)
+            await pending.answer
+            adapter.forget(interaction_id)
+
+        began = time.process_time()
+        for batch in range(0, count, CONCURRENCY):
+            await asyncio.gather(*(one(p) for p in payloads[batch : batch + CONCURRENCY]))
+        return (time.process_time() - began) / count
+    finally:
+        await bot.close()
+
+
+async def gateway_rate(load: Load, count: int) -> float:
+    """Clicks per second through the gateway parser, answered by REST callback."""
+    bot = worker_bot.create_bot()
+    await bot.login("offline-token")
+    offline = load.offline
+    try:
+        payloads = load.payloads(count)
+        feed = OfflineDiscord.feed  # the gateway delivery, not the HTTP one
+        began = time.perf_counter()
+        for batch in range(0, count, CONCURRENCY):
+            results = await asyncio.gather(
+                *(feed(offline, p, client=bot) for p in payloads[batch : batch + CONCURRENCY])
+            )
+            assert all(r.answered for r in results)
+        return count / (time.perf_counter() - began)
+    finally:
+        await bot.close()
+
+
+def verify_cost(load: Load, count: int) -> float:
+    """Seconds per signature verification."""
+    verifier = SignatureVerifier(load.offline.public_key)
+    requests = load.signed(count)
+    began = time.process_time()
+    for body, headers in requests:
+        assert verifier.verify(headers, body)
+    return (time.process_time() - began) / count
+
+
+async def run(quick: bool) -> list[Row]:
+    section("HTTP interactions (one worker, the gateway path, a balancer)")
+    count = 400 if quick else 3000
+    redis = RedisServer()
+    redis.start()
+    workers: list[Worker] = []
+    balancers: list[Balancer] = []
+    rows: list[Row] = []
+    try:
+        async with HttpOfflineDiscord(url="http://127.0.0.1:1/") as offline:
+            env = {
+                "DISCORD_TOKEN": "offline-token",
+                "DISCORD_PUBLIC_KEY": offline.public_key,
+                "REDIS_URL": redis.url,
+                "NYX_OFFLINE_API": offline.api_url,
+                "NYX_CLICK_WORK": "0",
+            }
+            os.environ["REDIS_URL"], os.environ["NYX_CLICK_WORK"] = redis.url, "0"
+            log_dir = Path(tempfile.mkdtemp(prefix="nyx-bench-http-"))
+            workers = [Worker(TARGET, env, log_dir) for _ in range(2)]
+            for worker in workers:
+                await asyncio.to_thread(worker.wait_until_up)
+            offline.url = f"{workers[0].url}/interactions"
+            started = []
+            for index in range(SESSIONS):
+                user = offline.add_member(f"user{index}")
+                result = await offline.slash_command(user, "tally", timeout=10)
+                assert result.message is not None
+                started.append((user, result.message))
+            load = Load(offline, started)
+            async with aiohttp.ClientSession() as http:
+                await post_all(http, offline.url, load.signed(200))  # warm up
+                requests = load.signed(count)
+                cpu_before = cpu_seconds(workers[0].pid)
+                elapsed = await post_all(http, offline.url, requests)
+                worker_cpu = (cpu_seconds(workers[0].pid) - cpu_before) / count
+                one_rate = count / elapsed
+                core = await core_cost(load, min(count, 1000))
+                verify = verify_cost(load, 500)
+                gateway = await gateway_rate(load, min(count, 1000))
+                rest_share = max(0.0, worker_cpu - core) / worker_cpu
+                report("one worker, HTTP (interactions/s)", fmt_rate(one_rate))
+                report("gateway path, in process (interactions/s)", fmt_rate(gateway))
+                report("worker CPU per interaction", f"{worker_cpu * 1e6:.0f} us")
+                report("  core: parser, manager, session, answer", f"{core * 1e6:.0f} us")
+                report("  signature verification alone", f"{verify * 1e6:.0f} us")
+                report("  verification + HTTP share", f"{rest_share:.0%}")
+                rows.append(
+                    Row(
+                        "http: one worker (interactions/s)",
+                        fmt_rate(one_rate),
+                        fmt_rate(gateway),
+                        f"{one_rate / gateway:.2f}x",
+                        "-",
+                    )
+                )
+                rows.append(
+                    Row(
+                        "http: verification + HTTP share of a worker's CPU",
+                        f"{rest_share:.0%}",
+                        target="<= 30%",
+                        passed=rest_share <= 0.30,
+                    )
+                )
+
+                half = one_rate / 2
+                latencies = sorted(
+                    await steady(
+                        http, offline.url, load.signed(int(half * (2 if quick else 5))), half
+                    )
+                )
+                p50 = statistics.median(latencies) * 1e3
+                p99 = latencies[int(len(latencies) * 0.99) - 1] * 1e3
+                report(f"latency at {half:.0f}/s: p50, p99", f"{p50:.1f} ms", f"{p99:.1f} ms")
+                rows.append(
+                    Row(
+                        f"http: p99 latency at half load ({half:.0f}/s)",
+                        f"{p99:.1f} ms",
+                        target="< 100 ms",
+                        passed=p99 < 100,
+                    )
+                )
+
+                rates = []
+                for members in ([workers[0]], workers):
+                    balancer = Balancer([w.port for w in members], free_port())
+                    balancers.append(balancer)
+                    await asyncio.to_thread(balancer.wait_until_up)
+                    url = f"{balancer.url}/interactions"
+                    await post_all(http, url, load.signed(100))
+                    rates.append(count / await post_all(http, url, load.signed(count)))
+                    balancer.stop()
+                report(
+                    "behind HAProxy: 1 worker, 2 workers", fmt_rate(rates[0]), fmt_rate(rates[1])
+                )
+                report(
+                    "  2 workers / 1 (this machine's cores)",
+                    f"{rates[1] / rates[0]:.2f}x",
+                    f"{os.cpu_count()}",
+                )
+                rows.append(
+                    Row(
+                        "http: 2 workers vs 1 behind HAProxy",
+                        fmt_rate(rates[1]),
+                        fmt_rate(rates[0]),
+                        f"{rates[1] / rates[0]:.2f}x",
+                    )
+                )
+    finally:
+        for balancer in balancers:
+            balancer.stop()
+        for worker in workers:
+            worker.stop()
+        redis.close()
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke run")
+    args = parser.parse_args(argv)
+    rows = asyncio.run(run(args.quick))
+    return 0 if all(row.passed is not False for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
