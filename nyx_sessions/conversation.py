@@ -180,8 +180,9 @@ class ConversationSession(AbstractSession[ResultT]):
         number = str(flow.asks)
         flow.asks += 1
         modal.custom_id = self.custom_id.push(ASK).push(number).build()
-        tokens = self._tokens(interaction)
-        reopen = (tokens[0],) if tokens and interaction.type is not _APPLICATION_COMMAND else ()
+        # A click that opened the modal opens it again; a slash command has no component.
+        tokens = [] if interaction.type is _APPLICATION_COMMAND else self._tokens(interaction)
+        reopen = tuple(tokens[:1])
         await interaction.response.send_modal(modal)
         while True:
             submit = await self._wait(Pending(reopen, number, timeout))
@@ -537,6 +538,11 @@ class ConversationSession(AbstractSession[ResultT]):
             if flow is not self._flow or self.end_code is not None:
                 return False
             await self.manager.end(self, code=EndCode.ERROR, reason=f"converse() raised {value!r}")
+            if timing_out:  # no interaction to answer: logged here, ended with ERROR
+                _log.error(
+                    "Conversation %s (%s) failed", self.id, self.session_type, exc_info=value
+                )
+                return True
             raise value  # the manager logs it, emits ERROR and answers the interaction
         return timing_out
 

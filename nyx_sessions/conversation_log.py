@@ -100,6 +100,11 @@ class ReplayedResponse:
         """Whether an answer was (pretended to be) given."""
         return self._done
 
+    @property
+    def type(self) -> None:
+        """None: what the interaction was answered with is not logged."""
+        return None
+
     async def send_message(self, *args: Any, **kwargs: Any) -> None:
         """Skip: the interaction was answered when it happened."""
         self._done = True

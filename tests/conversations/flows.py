@@ -36,7 +36,7 @@ class Signup(ConversationSession[dict[str, Any]]):
 
     async def converse(self) -> dict[str, Any]:
         begin = view_of(button(self, "Begin", "begin"), button(self, "Ping", "ping"))
-        await self.start_interaction.response.send_message("Ready?", view=begin)
+        await self.reply(self.start_interaction, "Ready?", view=begin)
         click = await self.wait_for("begin")
         while True:
             modal = discord.ui.Modal(title="Your age")
@@ -46,7 +46,7 @@ class Signup(ConversationSession[dict[str, Any]]):
             if age.isdigit():
                 break
             retry = view_of(button(self, "Try again", "retry"))
-            await submit.response.edit_message(content=f"{age!r} is not a number.", view=retry)
+            await self.edit(submit, content=f"{age!r} is not a number.", view=retry)
             click = await self.wait_for("retry")
         ticket = await self.external(self.make_ticket, age)
         team = discord.ui.Select[Any](

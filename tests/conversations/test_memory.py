@@ -7,10 +7,10 @@ from typing import Any
 
 import discord
 
-from nyx_sessions import EndCode, SessionManager
+from nyx_sessions import ConversationSession, EndCode, SessionManager
 from nyx_sessions.testing import InteractionResult, OfflineDiscord, OfflineUser
 
-from .flows import Signup
+from .flows import Signup, button, view_of
 
 
 def callbacks(offline: OfflineDiscord) -> Counter[str]:
@@ -109,3 +109,39 @@ async def test_another_users_click_is_refused_by_the_filter(
     assert refused.ephemeral
     opened = await offline.click(alice, message, label="Begin")
     assert opened.modal is not None
+
+
+class Named(ConversationSession[str]):
+    """A modal as the command's answer, then a button that fails on purpose."""
+
+    session_type = "tests.named"
+
+    async def converse(self) -> str:
+        modal = discord.ui.Modal(title="Name")
+        modal.add_item(discord.ui.TextInput(label="Name", custom_id="name"))
+        submit, values = await self.ask(self.start_interaction, modal)
+        name = values.text("name")
+        view = view_of(button(self, "Break", "break"), button(self, "Keep", "keep"))
+        await self.reply(submit, f"Hi {name}", view=view)
+        data: Any = (await self.wait_for()).data  # any action
+        if data["custom_id"].endswith("keep"):
+            return name
+        raise RuntimeError(f"broken by {name}")
+
+
+async def test_a_modal_answers_the_command_and_a_failure_ends_with_error(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    alice = offline.add_member("alice")
+    command = await offline.slash_command(alice, "named", wait=False)
+    session = Named(command.interaction)
+    assert await manager.start(session)
+    await command.wait_answered()
+    assert command.modal is not None
+    submit = await offline.submit_modal(alice, command, {"name": "Ada"})
+    assert submit.message is not None and submit.message.content == "Hi Ada"
+    broken = await offline.click(alice, submit.message, label="Break")
+    assert broken.ephemeral  # the manager's answer for a handler that failed
+    end = await session.end_promise
+    assert end.code is EndCode.ERROR
+    assert "broken by Ada" in (end.reason or "")
