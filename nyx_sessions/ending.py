@@ -128,10 +128,10 @@ class Ending:
 
     async def end_unusable(self, entry: LiveSession, error: RecordError) -> None:
         """Deal with a record that cannot be used: end the session if it never can be."""
-        session = entry.session or self._restorer.detached.get(entry.session_id)
-        if not isinstance(error, _UNUSABLE) and session is None:
-            self.drop(entry)  # kept in the store for a process that can serve it
+        if not isinstance(error, _UNUSABLE):
+            self.detach(entry)  # kept in the store for a process that can serve it
             return
+        session = entry.session or self._restorer.detached.get(entry.session_id)
         if session is not None:
             if session.end_code is not None:
                 self.drop(entry)
