@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
@@ -145,3 +146,39 @@ async def test_a_modal_answers_the_command_and_a_failure_ends_with_error(
     end = await session.end_promise
     assert end.code is EndCode.ERROR
     assert "broken by Ada" in (end.reason or "")
+
+
+class Slowpoke(ConversationSession[str]):
+    """A step whose external call outlasts the deferral; the flow then edits the message."""
+
+    session_type = "tests.slowpoke"
+
+    @staticmethod
+    async def look_up() -> str:
+        await asyncio.sleep(0.3)
+        return "found"
+
+    async def converse(self) -> str:
+        await self.reply(self.start_interaction, "Look?", view=view_of(button(self, "Go", "go")))
+        click = await self.wait_for("go")
+        found = await self.external(self.look_up)
+        await self.edit(click, content=found, view=None)  # after the manager's deferral
+        return found
+
+
+async def test_a_slow_step_is_deferred_in_time_and_still_edits(offline: OfflineDiscord) -> None:
+    manager = SessionManager(offline.client, defer_after=0.1)  # the real clock: it must fire
+    try:
+        alice = offline.add_member("alice")
+        command = await offline.slash_command(alice, "look", wait=False)
+        session = Slowpoke(command.interaction)
+        assert await manager.start(session)
+        message = offline.messages[-1]
+        click = await offline.click(alice, message, label="Go")
+        assert click.response is not None
+        assert click.response.type is discord.InteractionResponseType.deferred_message_update
+        assert (await session.end_promise).result == "found"
+        assert message.content == "found"
+        assert callbacks(offline)[str(click.id)] == 1
+    finally:
+        await manager.aclose()

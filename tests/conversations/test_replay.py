@@ -250,3 +250,36 @@ async def test_checkpoint_keeps_data_and_cuts_the_log(
     assert message.content == "30"
     assert Counting.seeds == [100]
     assert await process.manager.active() == {}
+
+
+class Carried(Signup):
+    """Signup at version 2, whose logs of version 1 replay as they are."""
+
+    session_type = "tests.signup"
+    conversation_version = 2
+    migrated: ClassVar[list[int]] = []
+
+    @classmethod
+    def migrate_log(cls, state: dict[str, Any], from_version: int) -> dict[str, Any] | None:
+        cls.migrated.append(from_version)
+        return state
+
+
+async def test_a_log_of_an_older_version_is_migrated(offline: OfflineDiscord, spawn: Spawn) -> None:
+    Signup.tickets = []
+    alice = offline.add_member("alice")
+    process = await spawn(first=True)
+    session = await start(offline, process, alice, Signup)
+    message = offline.messages[-1]
+    opened = await offline.click(alice, message, label="Begin", client=process.client)
+    await process.close()
+    updated = await spawn(sessions=[Carried])
+    await offline.submit_modal(alice, opened, {"age": "21"}, client=updated.client)
+    assert message.content == "Age 21. Your team?"
+    await offline.select(alice, message, ["red"], client=updated.client)
+    await idle(updated)
+    assert Carried.migrated == [1]
+    assert message.content == "Done: 21, red, T-1"
+    record_gone = await updated.manager.active() == {}
+    assert record_gone
+    assert session.end_promise.done()
