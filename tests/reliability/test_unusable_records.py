@@ -35,7 +35,8 @@ async def record_key(redis: Redis, session_id: str) -> bytes:
     """The key of a session's record, found by its id (whatever the key layout)."""
     keys = [key async for key in redis.scan_iter(match=f"*{session_id}*") if b":rec:" in key]
     assert len(keys) == 1, keys
-    return keys[0]
+    key: bytes = keys[0]
+    return key
 
 
 async def _garbage(redis: Redis, key: bytes, other: bytes) -> None:
@@ -48,7 +49,7 @@ async def _a_list(redis: Redis, key: bytes, other: bytes) -> None:
 
 
 async def _another_sessions_body(redis: Redis, key: bytes, other: bytes) -> None:
-    body = await redis.hgetall(other)
+    body: dict[Any, Any] = await redis.hgetall(other)
     await redis.delete(key)
     await redis.hset(key, mapping=body)
 
