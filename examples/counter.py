@@ -12,7 +12,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from nyx_sessions import AbstractSession, Clock, EndCode, OwnerOnly, SessionManager
+from nyx_sessions import AbstractSession, Clock, EndCode, OwnerOnly, SessionManager, action
 
 
 class Counter(AbstractSession[int]):
@@ -24,42 +24,32 @@ class Counter(AbstractSession[int]):
 
     async def start(self) -> None:
         self.data["count"] = 0
-        assert self.start_interaction is not None
-        await self.start_interaction.response.send_message("Count: 0", view=self.view())
-
-    def view(self) -> discord.ui.View:
         view = discord.ui.View(timeout=None)
-        view.add_item(discord.ui.Button(label="+1", custom_id=self.custom_id.push("inc").build()))
+        view.add_item(discord.ui.Button(label="+1", custom_id=self.action_id("inc")))
+        done_id = self.action_id("done")
         view.add_item(
-            discord.ui.Button(
-                label="Done",
-                style=discord.ButtonStyle.success,
-                custom_id=self.custom_id.push("done").build(),
-            )
+            discord.ui.Button(label="Done", style=discord.ButtonStyle.success, custom_id=done_id)
         )
-        return view
+        await self.reply(self.start_interaction, "Count: 0", view=view)
 
-    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
-        assert self.manager is not None
-        data: Any = interaction.data
-        action = self.manager.codec.create_iterator(data["custom_id"]).get_at(0)
-        if action == "done":
-            await interaction.response.edit_message(
-                content=f"Final count: {self.data['count']}", view=None
-            )
-            await self.stop(result=self.data["count"])
-            return False
+    @action("inc")
+    async def inc(self, interaction: discord.Interaction[Any]) -> bool:
         self.data["count"] += 1
-        await interaction.response.edit_message(content=f"Count: {self.data['count']}")
+        await self.edit(interaction, content=f"Count: {self.data['count']}")
         return True  # refresh the TTL
+
+    @action("done")
+    async def done(self, interaction: discord.Interaction[Any]) -> bool:
+        await self.edit(interaction, content=f"Final count: {self.data['count']}", view=None)
+        await self.stop(result=self.data["count"])
+        return False
 
     async def end(self) -> None:
         self.result = self.data["count"]
-        message = self.message
-        if self.end_code is EndCode.EXPIRED and message is not None:
+        if self.end_code is EndCode.EXPIRED and self.message is not None:
             # By message id: works after the 15-minute interaction token is gone.
             with contextlib.suppress(discord.HTTPException):  # the message may be deleted
-                await message.edit(content=f"Count: {self.data['count']} (expired)", view=None)
+                await self.edit(None, content=f"Count: {self.data['count']} (expired)", view=None)
 
 
 class CounterBot(discord.Client):

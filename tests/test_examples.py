@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 import discord
 import pytest
 
-from examples import cog, confirm, counter, form, paginator, poll, quiz
+from examples import cog, confirm, counter, form, paginator, poll, quiz, signup_board, ticket_triage
+from nyx_sessions import EndCode
 from nyx_sessions.testing import InteractionResult, ManualClock, OfflineDiscord, OfflineMessage
 
 
@@ -241,3 +242,78 @@ async def test_cog(clock: ManualClock) -> None:
         await asyncio.sleep(0.02)
         assert bot.coins[alice.id] == 30
     assert bot.manager.closed
+
+
+# -- bots played through the pytest plugin's fixtures ----------------------------------
+
+
+@pytest.fixture
+def offline_client(request: pytest.FixtureRequest, manual_clock: ManualClock) -> discord.Client:
+    """The example bot a test names (indirect parametrization), for offline_discord."""
+    if request.param == "signup_board":
+        redis_url: str = request.getfixturevalue("redis_url")
+        return signup_board.build_bot(redis_url, clock=manual_clock)
+    return ticket_triage.build_bot(clock=manual_clock)
+
+
+@pytest.mark.parametrize("offline_client", ["ticket_triage"], indirect=True)
+async def test_ticket_triage(offline_discord: OfflineDiscord, manual_clock: ManualClock) -> None:
+    offline = offline_discord
+    bot = offline.client
+    assert isinstance(bot, ticket_triage.TriageBot)
+    alice, bob = offline.add_member("alice"), offline.add_member("bob")
+    message = await (await offline.slash_command(alice, "ticket")).wait_message()
+    assert message.content == "New ticket: pick a category."
+    refused = await offline.select(bob, message, ["bug"])
+    assert refused.ephemeral
+    opened = await offline.select(alice, message, ["bug"])
+    assert opened.modal is not None
+    await offline.submit_modal(alice, opened, {"title": "Crash on start", "priority": ["high"]})
+    assert message.content == "[bug, high] Crash on start"
+    await offline.click(alice, message, label="File it")
+    assert message.content == "Filed: [bug, high] Crash on start"
+    assert message.components == []
+    await eventually(lambda: bool(bot.tickets))
+    assert bot.tickets == [{"category": "bug", "title": "Crash on start", "priority": "high"}]
+    session = await offline.wait_for_session(ticket_triage.TicketTriage)
+    assert (await session.end_promise).code is EndCode.ENDED
+
+    idle = await (await offline.slash_command(alice, "ticket")).wait_message()
+    left = await offline.wait_for_session(ticket_triage.TicketTriage)
+    await manual_clock.advance(121)
+    assert (await left.end_promise).code is EndCode.EXPIRED
+    await eventually(lambda: "expired" in idle.content)
+    assert idle.content == "This ticket expired before it was filed; run /ticket again."
+    assert idle.components == []
+
+
+@pytest.mark.parametrize("offline_client", ["signup_board"], indirect=True)
+async def test_signup_board_many_users_and_a_restart(
+    offline_discord: OfflineDiscord, manual_clock: ManualClock, redis_url: str
+) -> None:
+    offline = offline_discord
+    users = [offline.add_member(name) for name in ("ann", "ben", "cat", "dan", "eve")]
+    organiser = users[0]
+    command = await offline.slash_command(organiser, "signup", {"title": "Raid", "slots": 3})
+    board = await command.wait_message()
+    assert board.content == "**Raid** (0/3): nobody yet"
+    for user in users[:3]:
+        await offline.click(user, board, label="Join")
+    assert board.content.startswith("**Raid** (3/3): ")
+    full = await offline.click(users[3], board, label="Join")
+    assert full.ephemeral
+    assert full.followups == [] and offline.messages[-1].content == "The board is full."
+
+    # A restart: the first process goes, a new one serves the next clicks from Redis.
+    await offline.logout(offline.client)
+    second = signup_board.build_bot(redis_url, clock=manual_clock)
+    await offline.login(second)
+    await offline.click(users[1], board, label="Leave", client=second)
+    assert board.content == f"**Raid** (2/3): <@{organiser.id}>, <@{users[2].id}>"
+    await offline.click(users[4], board, label="Join", client=second)
+    refused = await offline.click(users[4], board, label="Close", client=second)
+    assert refused.ephemeral
+    await offline.click(organiser, board, label="Close", client=second)
+    assert board.content.endswith("Closed.")
+    assert board.components == []
+    await second.close()
