@@ -207,7 +207,8 @@ class ConversationSession(AbstractSession[ResultT]):
         entry = flow.next_logged()
         if entry is not None:
             if entry[0] != "x":
-                raise Diverged(f"an external call to {_name(fn)} where the log has {_what(entry)}")
+                what = f"an external call to {_name(fn)} where the log has {_what(entry)}"
+                raise Diverged(what, flow.cursor)
             return entry[1]
         result = fn(*args)
         if inspect.isawaitable(result):
@@ -416,7 +417,8 @@ class ConversationSession(AbstractSession[ResultT]):
             return
         if flow.cursor < len(flow.log):
             left = _what(flow.log[flow.cursor])
-            flow.outcome = ("raised", Diverged(f"converse() returned where the log has {left}"))
+            what = f"converse() returned where the log has {left}"
+            flow.outcome = ("raised", Diverged(what, flow.cursor + 1))
         else:
             flow.outcome = ("result", result)
         flow.signal()
@@ -460,7 +462,8 @@ class ConversationSession(AbstractSession[ResultT]):
             if entry[0] == "t":
                 raise ConversationTimeout(f"no input within {pending.timeout} seconds")
             if entry[0] != "i" or not pending.accepts(entry[4]):
-                raise Diverged(f"a wait for {pending.describe()} where the log has {_what(entry)}")
+                what = f"a wait for {pending.describe()} where the log has {_what(entry)}"
+                raise Diverged(what, flow.cursor)
             stand_in: discord.Interaction[Any] = self._stand_in(entry)
             return stand_in
         state = self.data[KEY]
@@ -524,7 +527,8 @@ class ConversationSession(AbstractSession[ResultT]):
             await self.stop(result=value)
             return timing_out  # from on_timeout: "not expired", the stop ends it
         if isinstance(value, Diverged):
-            await self._fail(interaction, self.diverged_text, f"it diverged from its log: {value}")
+            reason = f"it diverged from its log: {value.args[0]}"
+            await self._fail(interaction, self.diverged_text, reason, value.step)
         elif isinstance(value, LogFull):
             await self._fail(interaction, self.too_long_text, str(value))
         elif isinstance(value, ConversationTimeout):
@@ -547,20 +551,25 @@ class ConversationSession(AbstractSession[ResultT]):
         return timing_out
 
     async def _fail(
-        self, interaction: discord.Interaction[Any] | None, text: str, reason: str
+        self,
+        interaction: discord.Interaction[Any] | None,
+        text: str,
+        reason: str,
+        step: int | None = None,
     ) -> None:
-        """End with ERROR: the user is told ``text``, the log says ``reason`` and the step."""
+        """End with ERROR: the user is told ``text``, the log says ``reason`` and the step.
+
+        ``step`` counts the log's entries from 1 (the step that diverged); by default,
+        the entries the conversation has logged.
+        """
+        step = self._step() if step is None else step
         _log.error(
-            "Conversation %s (%s) ends at step %s: %s",
-            self.id,
-            self.session_type,
-            self._step(),
-            reason,
+            "Conversation %s (%s) ends at step %s: %s", self.id, self.session_type, step, reason
         )
         if interaction is not None:
             await answer_ephemeral(interaction, text)
         assert self.manager is not None
-        await self.manager.end(self, code=EndCode.ERROR, reason=f"step {self._step()}: {reason}")
+        await self.manager.end(self, code=EndCode.ERROR, reason=f"step {step}: {reason}")
 
 
 def _name(fn: Callable[..., Any]) -> str:

@@ -42,7 +42,12 @@ class Diverged(BaseException):
 
     A ``BaseException``, like ``asyncio.CancelledError``: a flow's own ``except
     Exception`` must not swallow it and carry on from a state that does not exist.
+    ``step`` is the entry of the log (from 1) where it happened.
     """
+
+    def __init__(self, what: str, step: int) -> None:
+        super().__init__(what, step)
+        self.step = step
 
 
 class LogFull(BaseException):

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any, ClassVar
 
+import discord
 import pytest
 
 from nyx_sessions import ConversationSession, EndCode
@@ -283,3 +284,40 @@ async def test_a_log_of_an_older_version_is_migrated(offline: OfflineDiscord, sp
     record_gone = await updated.manager.active() == {}
     assert record_gone
     assert session.end_promise.done()
+
+
+class Reordered(ConversationSession[str]):
+    """Signup's first two steps, then a wait for an action the old code never had."""
+
+    session_type = "tests.signup"
+
+    async def converse(self) -> str:
+        await self.reply(self.start_interaction, "Ready?")
+        click = await self.wait_for("begin")
+        modal = discord.ui.Modal(title="Your age")
+        modal.add_item(discord.ui.TextInput(label="Age", custom_id="age"))
+        await self.ask(click, modal)
+        await self.wait_for("colour")
+        return "never"
+
+
+async def test_the_step_that_diverged_is_named(
+    offline: OfflineDiscord, spawn: Spawn, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = offline.add_member("alice")
+    process = await spawn(first=True)
+    session = await start(offline, process, alice, Signup)
+    message = offline.messages[-1]
+    opened = await offline.click(alice, message, label="Begin", client=process.client)
+    await offline.submit_modal(alice, opened, {"age": "?"}, client=process.client)
+    await offline.click(alice, message, label="Try again", client=process.client)
+    await process.close()
+    updated = await spawn(sessions=[Reordered])
+    caplog.set_level(logging.ERROR, "nyx_sessions")
+    late = await offline.click(alice, message, label="Try again", client=updated.client)
+    assert late.ephemeral
+    await idle(updated)
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("ends at step 3" in line and "'colour'" in line for line in lines), lines
+    assert session.end_promise.done()
+    assert await updated.manager.active() == {}
