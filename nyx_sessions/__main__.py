@@ -13,7 +13,11 @@ __all__ = ["main"]
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen command; return the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m nyx_sessions", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m nyx_sessions",
+        description="nyx-sessions: play the demo, inspect a RedisStore's sessions, or serve "
+        "a bot's interactions over HTTP.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="play a few sessions in the offline Discord (no token)")
     inspect_command.configure(

@@ -167,12 +167,18 @@ async def _dispatch(store: RedisStore, args: argparse.Namespace) -> int:
     out = sys.stdout
     as_json: bool = getattr(args, "json", False)
     action: str | None = args.action
+    prefix: str = getattr(args, "prefix", "nyx")
     if action is None or action == "list":
         session_type: str | None = getattr(args, "session_type", None)
         limit: int | None = getattr(args, "limit", None)
-        return await _list(store, out, session_type=session_type, limit=limit, as_json=as_json)
+        listed = await _list(store, out, session_type=session_type, limit=limit, as_json=as_json)
+        if listed == 0 and not await store.count_by_type():
+            _note_nothing_under(prefix)
+        return ExitCode.OK
     if action == "counts":
-        return await _counts(store, out, as_json=as_json)
+        if await _counts(store, out, as_json=as_json) == 0:
+            _note_nothing_under(prefix)
+        return ExitCode.OK
     if action == "show":
         return await _show(store, out, args.session_id, as_json=as_json)
     return await _end(
@@ -197,16 +203,17 @@ async def _list(
     limit: int | None,
     as_json: bool,
 ) -> int:
+    """Print the live sessions; return how many there are."""
     now = time.time()
     records = [record async for record in store.scan(session_type=session_type, limit=limit)]
     records.sort(key=_soonest_first)
     if as_json:
         print_json(out, [_summary(record, now) for record in records])
-        return ExitCode.OK
+        return len(records)
     if not records:
         kind = "" if session_type is None else f" of type {session_type!r}"
         out.write(f"No live sessions{kind}.\n")
-        return ExitCode.OK
+        return 0
     rows = [
         [
             record.session_id,
@@ -220,18 +227,19 @@ async def _list(
     ]
     caption = f"{len(rows)} live session{'' if len(rows) == 1 else 's'}, soonest to expire first"
     print_table(out, _LIST_HEADERS, rows, caption=caption, right=(3, 4, 5))
-    return ExitCode.OK
+    return len(records)
 
 
 async def _counts(store: SessionStore, out: TextIO, *, as_json: bool) -> int:
+    """Print the live sessions per type; return the total."""
     counts = dict(sorted((await store.count_by_type()).items()))
     total = sum(counts.values())
     if as_json:
         print_json(out, {"by_type": counts, "total": total})
-        return ExitCode.OK
+        return total
     rows = [[name, str(count)] for name, count in counts.items()]
     print_table(out, ("type", "sessions"), rows, footer=("total", str(total)), right=(1,))
-    return ExitCode.OK
+    return total
 
 
 async def _show(store: SessionStore, out: TextIO, session_id: str, *, as_json: bool) -> int:
@@ -240,7 +248,9 @@ async def _show(store: SessionStore, out: TextIO, session_id: str, *, as_json: b
     if record is None:
         return _not_found(session_id)
     if as_json:
-        print_json(out, {**_fields(record), **_times(record, now)})
+        # recent is a tuple of ids, which the JSON writer would show as its repr.
+        fields = {**_fields(record), "recent": list(record.recent)}
+        print_json(out, {**fields, **_times(record, now)})
         return ExitCode.OK
     rows = [(name, _show_value(name, value, now)) for name, value in _fields(record).items()]
     print_fields(out, rows, title=f"Session {record.session_id}")
@@ -366,6 +376,15 @@ def _show_value(name: str, value: Any, now: float) -> str:
 def _not_found(session_id: str) -> int:
     message = f"no session {session_id!r}: it ended, expired or never existed"
     return _fail(message, ExitCode.NOT_FOUND)
+
+
+def _note_nothing_under(prefix: str) -> None:
+    # An empty store is also what a mistyped --prefix reads: say which prefix was read.
+    print(
+        f"{_PROG}: no sessions found under the prefix {prefix!r} "
+        "(is it the prefix of the bot's RedisStore? see --prefix)",
+        file=sys.stderr,
+    )
 
 
 def _fail(message: str, code: ExitCode) -> int:
