@@ -136,6 +136,9 @@ class ReplayedFollowup:
         """Skip: the follow-up was sent when it happened."""
 
 
+_FOLLOWUP = ReplayedFollowup()
+
+
 class ReplayedInteraction:
     """A stand-in for an interaction that a conversation received before a restart.
 
@@ -149,14 +152,13 @@ class ReplayedInteraction:
     __slots__ = (
         "_build",
         "_data",
+        "_response",
         "_rest",
         "_tokens",
         "_user_id",
         "channel_id",
-        "followup",
         "guild_id",
         "id",
-        "response",
         "type",
     )
 
@@ -181,8 +183,19 @@ class ReplayedInteraction:
         self._data: dict[str, Any] | None = None
         self.channel_id = channel_id
         self.guild_id = guild_id
-        self.response = ReplayedResponse()
-        self.followup = ReplayedFollowup()
+        self._response: ReplayedResponse | None = None
+
+    @property
+    def response(self) -> ReplayedResponse:
+        """Answers that do nothing (made when first used: most inputs are only passed by)."""
+        if self._response is None:
+            self._response = ReplayedResponse()
+        return self._response
+
+    @property
+    def followup(self) -> ReplayedFollowup:
+        """A webhook that sends nothing."""
+        return _FOLLOWUP
 
     @property
     def user(self) -> discord.Object:
