@@ -10,15 +10,17 @@ import pathlib
 import sys
 import time
 
-from bench import full_path, memory, redis_store, routing, scale
+from bench import full_path, memory, overload, redis_store, scale
+from bench import http as http_interactions
 from bench.report import Row, cpu_times, machine, report, steal_share, table
 
 BENCHMARKS = {
     "full_path": full_path.run,
-    "routing": routing.run,
     "memory": memory.run,
     "scale": scale.run,
     "redis": redis_store.run,
+    "http": http_interactions.run,
+    "overload": overload.run,
 }
 RESULTS = pathlib.Path(__file__).with_name("results.md")
 

@@ -44,7 +44,7 @@ from tests.stores.redis_server import RedisServer
 
 TARGET = "tests.http.worker_bot:create_bot"
 CONCURRENCY = 32
-SESSIONS = 16
+SESSIONS = 64  # more than CONCURRENCY: concurrent clicks go to different sessions
 Signed = tuple[bytes, dict[str, str]]
 
 

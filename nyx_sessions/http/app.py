@@ -144,7 +144,7 @@ class InteractionsApp:
             return web.Response(status=401, text="invalid request signature")
         try:
             payload = json.loads(body)
-            kind = payload["type"]
+            kind = int(payload["type"])
             interaction_id = 0 if kind == _PING else int(payload["id"])
         except (ValueError, TypeError, KeyError):
             return web.Response(status=400, text="malformed interaction")
@@ -153,7 +153,7 @@ class InteractionsApp:
         self._in_flight += 1
         self._idle.clear()
         try:
-            return await self._serve(request, payload, interaction_id, int(kind))
+            return await self._serve(request, payload, interaction_id, kind)
         finally:
             self._in_flight -= 1
             if not self._in_flight:

@@ -107,7 +107,8 @@ frontend interactions
 backend workers
     balance roundrobin
     option httpchk GET /healthz
-    default-server check inter 200ms fall 1 rise 2
+    timeout check 2s
+    default-server check inter 200ms fall 2 rise 1
 {servers}
 """
 
