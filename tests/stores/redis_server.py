@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -11,10 +12,10 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-__all__ = ["RedisServer"]
+__all__ = ["RedisServer", "free_port"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     # Not port 0: the kernel hands out ephemeral ports, so a port freed by stop() could
     # go to another test run's server before start() takes it back.
     for _ in range(100):
@@ -41,7 +42,7 @@ class RedisServer:
 
     def __init__(self, binary: str = "redis-server") -> None:
         self.binary = binary
-        self.port = _free_port()
+        self.port = free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="nyx-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -93,6 +94,16 @@ class RedisServer:
             self._process.kill()
             self._process.wait()
             self._process = None
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): it neither answers nor reads, like a stalled host."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server go on (SIGCONT)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
         """Stop the server and delete its directory."""

@@ -170,11 +170,11 @@ async def test_many_ends_at_once_all_arrive(
     b.on_end(heard.append)
     if isinstance(any_server, RedisClusterServersType):
         client: AnyRedis = RedisCluster(
-            host=any_server.host, port=any_server.port, max_connections=4
+            host=any_server.host, port=any_server.port, max_connections=10
         )
     else:
         client = Redis.from_pool(
-            ConnectionPool(host=any_server.host, port=any_server.port, max_connections=4)
+            ConnectionPool(host=any_server.host, port=any_server.port, max_connections=10)
         )
     publisher = RedisStore(client)
     try:
