@@ -117,7 +117,6 @@ NOT_YET_CHECKED = {
     "docs/concepts/filters.md",
     "docs/concepts/lifecycle.md",
     "docs/concepts/ttl.md",
-    "docs/guides/owner-only.md",
     "docs/guides/pagination.md",
     "docs/guides/persistence.md",
     "docs/guides/ready-made.md",
