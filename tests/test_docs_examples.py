@@ -117,9 +117,7 @@ NOT_YET_CHECKED = {
     "docs/concepts/filters.md",
     "docs/concepts/lifecycle.md",
     "docs/concepts/ttl.md",
-    "docs/guides/pagination.md",
     "docs/guides/persistence.md",
-    "docs/guides/ready-made.md",
     "docs/guides/scaling-out.md",
 }
 PAGES_WITH_CODE = [
