@@ -14,14 +14,17 @@ import discord
 import msgpack
 
 from ._types import ResultT
-from .conversation_log import (
-    ASK,
-    Diverged,
-    LogFull,
-    Pending,
-    ReplayedInteraction,
-    input_entry,
+from .conversation_flow import (
+    KEY,
+    TIMED_OUT,
+    Flow,
+    append,
+    describe,
+    name_of,
+    new_state,
+    stand_in,
 )
+from .conversation_log import ASK, Diverged, LogFull, Pending, input_entry
 from .end import EndCode
 from .errors import ConversationTimeout, MalformedCustomIdError
 from .inputs import ModalValues, custom_id_of, modal_values
@@ -35,52 +38,7 @@ __all__ = ["ConversationSession"]
 
 _log = logging.getLogger("nyx_sessions")
 T = TypeVar("T")
-KEY = "conversation"
-"""The key of the conversation's own state in :attr:`~AbstractSession.data`."""
-_TIMED_OUT: Any = object()  # what a timed-out wait is woken with
 _APPLICATION_COMMAND = discord.InteractionType.application_command
-_INTERACTION_TYPES = {kind.value: kind for kind in discord.InteractionType}
-
-
-class _Flow:
-    """One run of ``converse()``: its task, the wait it is suspended at, its replay cursor."""
-
-    __slots__ = (
-        "asks",
-        "cursor",
-        "log",
-        "outcome",
-        "pending",
-        "replay",
-        "seq",
-        "suspended",
-        "task",
-        "woken",
-    )
-
-    def __init__(self, log: list[list[Any]], seq: int, asks: int, *, replay: bool) -> None:
-        self.log = log  # the entries to replay, in order (a copy: the state's log grows)
-        self.cursor = 0
-        self.replay = replay  # re-running the past, until the flow reaches a wait live
-        self.seq = seq  # the state's seq that this run has caught up with
-        self.asks = asks
-        self.pending: Pending | None = None
-        self.woken: asyncio.Future[Any] | None = None
-        self.suspended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.outcome: tuple[str, Any] | None = None  # ("result" | "raised", value) once done
-        self.task: asyncio.Task[None] | None = None
-
-    def next_logged(self) -> list[Any] | None:
-        if self.cursor < len(self.log):
-            entry = self.log[self.cursor]
-            self.cursor += 1
-            return entry
-        return None
-
-    def signal(self) -> None:
-        """Tell whoever waits that the flow is suspended at a wait, or done."""
-        if not self.suspended.done():
-            self.suspended.set_result(None)
 
 
 class ConversationSession(AbstractSession[ResultT]):
@@ -128,7 +86,7 @@ class ConversationSession(AbstractSession[ResultT]):
         self, interaction: discord.Interaction[Any], *, session_id: str | None = None
     ) -> None:
         super().__init__(interaction, session_id=session_id)
-        self._flow: _Flow | None = None
+        self._flow: Flow | None = None
 
     @classmethod
     def restore(cls, **kwargs: Any) -> Self:
@@ -207,7 +165,7 @@ class ConversationSession(AbstractSession[ResultT]):
         entry = flow.next_logged()
         if entry is not None:
             if entry[0] != "x":
-                what = f"an external call to {_name(fn)} where the log has {_what(entry)}"
+                what = f"an external call to {name_of(fn)} where the log has {describe(entry)}"
                 raise Diverged(what, flow.cursor)
             return entry[1]
         result = fn(*args)
@@ -218,7 +176,7 @@ class ConversationSession(AbstractSession[ResultT]):
                 msgpack.packb(result)
             except (TypeError, ValueError) as error:
                 raise TypeError(
-                    f"external {_name(fn)} returned {type(result).__name__}, which a "
+                    f"external {name_of(fn)} returned {type(result).__name__}, which a "
                     f"persistent store cannot keep: {error}"
                 ) from error
             self._append(flow, ["x", result])
@@ -289,16 +247,9 @@ class ConversationSession(AbstractSession[ResultT]):
 
     async def start(self) -> None:
         """Run :meth:`converse` up to its first wait."""
-        self.data[KEY] = {
-            "v": self.conversation_version,
-            "seq": 0,
-            "log": [],
-            "size": 0,
-            "asks": 0,
-            "base": self._author_data() if self._persistent else None,
-            "due": None,
-        }
-        flow = self._launch(_Flow([], 0, 0, replay=False))
+        base = self._author_data() if self._persistent else None
+        self.data[KEY] = new_state(self.conversation_version, base)
+        flow = self._launch(Flow([], 0, 0, replay=False))
         await flow.suspended
         await self._settle(flow, None, timing_out=False)
 
@@ -344,7 +295,7 @@ class ConversationSession(AbstractSession[ResultT]):
             except LogFull as error:
                 await self._fail(None, self.too_long_text, str(error))
                 return True
-        return await self._resume(flow, _TIMED_OUT, None)
+        return await self._resume(flow, TIMED_OUT, None)
 
     async def end(self) -> None:
         """Stop the flow if it is still suspended."""
@@ -356,7 +307,7 @@ class ConversationSession(AbstractSession[ResultT]):
     def _persistent(self) -> bool:
         return self.manager is not None and self.manager.store.persistent
 
-    def _running(self) -> _Flow:
+    def _running(self) -> Flow:
         flow = self._flow
         if flow is None or flow.outcome is not None:
             raise RuntimeError("wait_for, ask, external and checkpoint work inside converse()")
@@ -376,20 +327,10 @@ class ConversationSession(AbstractSession[ResultT]):
         state = self.data.get(KEY)
         return int(state["seq"]) if state is not None else 0
 
-    def _append(self, flow: _Flow, entry: list[Any]) -> None:
-        state = self.data[KEY]
-        size = state["size"] + len(msgpack.packb(entry))
-        if size > self.max_log_size:
-            raise LogFull(
-                f"its log would pass max_log_size ({self.max_log_size} bytes) at step "
-                f"{state['seq'] + 1}; call checkpoint() in long loops"
-            )
-        state["log"].append(entry)
-        state["size"] = size
-        state["seq"] += 1
-        flow.seq = state["seq"]
+    def _append(self, flow: Flow, entry: list[Any]) -> None:
+        flow.seq = append(self.data[KEY], entry, self.max_log_size)
 
-    def _launch(self, flow: _Flow) -> _Flow:
+    def _launch(self, flow: Flow) -> Flow:
         if self._flow is None:
             # Ended in any way (also a shutdown that leaves the session in the store):
             # the suspended coroutine goes with it.
@@ -397,7 +338,7 @@ class ConversationSession(AbstractSession[ResultT]):
         self._cancel()
         self._flow = flow
         flow.task = asyncio.get_running_loop().create_task(
-            self._run(flow), name=f"nyx-sessions-conversation-{self.id}"
+            flow.run(self.converse), name=f"nyx-sessions-conversation-{self.id}"
         )
         return flow
 
@@ -406,24 +347,7 @@ class ConversationSession(AbstractSession[ResultT]):
         if flow is not None and flow.task is not None and not flow.task.done():
             flow.task.cancel()
 
-    async def _run(self, flow: _Flow) -> None:
-        try:
-            result = await self.converse()
-        except BaseException as error:
-            flow.outcome = ("raised", error)
-            flow.signal()
-            if isinstance(error, asyncio.CancelledError):
-                raise
-            return
-        if flow.cursor < len(flow.log):
-            left = _what(flow.log[flow.cursor])
-            what = f"converse() returned where the log has {left}"
-            flow.outcome = ("raised", Diverged(what, flow.cursor + 1))
-        else:
-            flow.outcome = ("result", result)
-        flow.signal()
-
-    async def _ready(self, interaction: discord.Interaction[Any] | None) -> _Flow | None:
+    async def _ready(self, interaction: discord.Interaction[Any] | None) -> Flow | None:
         """Return the flow suspended at its pending wait, replaying the log if needed."""
         flow, state = self._flow, self.data.get(KEY)
         current = flow is not None and flow.outcome is None and state is not None
@@ -448,7 +372,7 @@ class ConversationSession(AbstractSession[ResultT]):
         self.data.update(copy.deepcopy(state["base"] or {}))
         # What converse() sent its first message with: answered long ago.
         self.start_interaction = self._stand_in(["i", 0, self.owner_id, 2, [], {}])
-        flow = self._launch(_Flow(list(state["log"]), state["seq"], state["asks"], replay=True))
+        flow = self._launch(Flow(list(state["log"]), state["seq"], state["asks"], replay=True))
         await flow.suspended
         if flow.outcome is not None:
             await self._settle(flow, interaction, timing_out=False)
@@ -462,10 +386,10 @@ class ConversationSession(AbstractSession[ResultT]):
             if entry[0] == "t":
                 raise ConversationTimeout(f"no input within {pending.timeout} seconds")
             if entry[0] != "i" or not pending.accepts(entry[4]):
-                what = f"a wait for {pending.describe()} where the log has {_what(entry)}"
+                what = f"a wait for {pending.describe()} where the log has {describe(entry)}"
                 raise Diverged(what, flow.cursor)
-            stand_in: discord.Interaction[Any] = self._stand_in(entry)
-            return stand_in
+            replayed: discord.Interaction[Any] = self._stand_in(entry)
+            return replayed
         state = self.data[KEY]
         if flow.replay:
             # The wait that was pending: it keeps the deadline it had.
@@ -483,22 +407,12 @@ class ConversationSession(AbstractSession[ResultT]):
         finally:
             flow.pending = flow.woken = None
             state["due"] = None
-        if item is _TIMED_OUT:
+        if item is TIMED_OUT:
             raise ConversationTimeout(f"no input within {pending.timeout} seconds")
         return cast("discord.Interaction[Any]", item)
 
     def _stand_in(self, entry: list[Any]) -> Any:
-        _, interaction_id, user_id, kind, tokens, rest = entry
-        return ReplayedInteraction(
-            interaction_id=interaction_id,
-            user_id=user_id,
-            interaction_type=_INTERACTION_TYPES[kind],
-            tokens=tokens,
-            rest=rest,
-            build=self._build_custom_id,
-            channel_id=self.channel_id,
-            guild_id=self.guild_id,
-        )
+        return stand_in(entry, self._build_custom_id, self.channel_id, self.guild_id)
 
     def _build_custom_id(self, tokens: list[str]) -> str:
         builder = self.custom_id
@@ -507,17 +421,17 @@ class ConversationSession(AbstractSession[ResultT]):
         return builder.build()
 
     async def _resume(
-        self, flow: _Flow, item: Any, interaction: discord.Interaction[Any] | None
+        self, flow: Flow, item: Any, interaction: discord.Interaction[Any] | None
     ) -> bool:
         woken = flow.woken
         assert woken is not None
         flow.suspended = asyncio.get_running_loop().create_future()
         woken.set_result(item)
         await flow.suspended
-        return await self._settle(flow, interaction, timing_out=item is _TIMED_OUT)
+        return await self._settle(flow, interaction, timing_out=item is TIMED_OUT)
 
     async def _settle(
-        self, flow: _Flow, interaction: discord.Interaction[Any] | None, *, timing_out: bool
+        self, flow: Flow, interaction: discord.Interaction[Any] | None, *, timing_out: bool
     ) -> bool:
         """Act on where the flow stopped; return whether the session goes on (refresh)."""
         if flow.outcome is None:
@@ -570,19 +484,3 @@ class ConversationSession(AbstractSession[ResultT]):
             await answer_ephemeral(interaction, text)
         assert self.manager is not None
         await self.manager.end(self, code=EndCode.ERROR, reason=f"step {step}: {reason}")
-
-
-def _name(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__qualname__", None) or repr(fn)
-
-
-def _what(entry: list[Any]) -> str:
-    """Describe a log entry for an error message."""
-    if entry[0] == "i":
-        action = entry[4][0] if entry[4] else "(none)"
-        if action == ASK:
-            return f"the submit of ask #{entry[4][1] if len(entry[4]) > 1 else '?'}"
-        return f"an input for action {action!r}"
-    if entry[0] == "x":
-        return "an external result"
-    return "a timeout"
