@@ -199,3 +199,16 @@ async def test_examples_run_offline(page: Path, name: str, tmp_path: Path) -> No
         sys.path.remove(str(tmp_path))
         for candidate in [*examples(page)[0], module_name]:
             sys.modules.pop(candidate, None)
+
+
+def test_docs_signatures_have_a_formatter() -> None:
+    """mkdocstrings breaks long signatures only when a formatter (ruff) is installed."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    docs_extra = project["project"]["optional-dependencies"]["docs"]
+    assert any(requirement.startswith("ruff") for requirement in docs_extra)
+    assert re.search(r"^ruff==", (ROOT / "requirements/docs.lock").read_text(), re.M)
+    mkdocs = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    assert "separate_signature: true" in mkdocs
+    assert re.search(r"line_length: \d+", mkdocs)
