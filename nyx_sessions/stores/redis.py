@@ -1,8 +1,8 @@
 """A session store on Redis, shared by every process of a bot and surviving restarts.
 
 It runs on a single Redis, a Sentinel-managed one, or a Redis Cluster, through
-redis-py's public API: registered scripts (EVALSHA; redis-py reloads a script the
-server forgot) and pipelines without transactions.
+redis-py's public API: registered scripts, run with EVALSHA in pipelines without
+transactions; the calls made at the same time share one pipeline (``_redis_calls``).
 
 Sessions are spread over ``shards`` shards; every key of a shard, its deadline index
 and its counts by type included, lives in one Cluster slot (the layout is in
@@ -66,6 +66,7 @@ from ..errors import (
     StoreUnavailableError,
 )
 from . import _redis_scripts as lua
+from ._redis_calls import ScriptCalls
 from ._redis_keys import KeyLayout, SessionKeys
 from ._redis_notices import EndNotices, decode_end, encode_end
 from ._redis_scan import scan_records
@@ -83,6 +84,7 @@ __all__ = ["RedisStore"]
 _log = logging.getLogger("nyx_sessions.stores.redis")
 
 _FIRST_PAUSE, _MAX_PAUSE = 0.002, 0.05  # lease polling
+_DRAIN_WAIT = 1.0  # how long aclose() lets the calls in flight finish
 _STORE_OPTIONS = {"prefix", "shards", "codec", "clock", "wait_replicas", "wait_timeout", "end_kept"}
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, ReadOnlyError, ClusterError)
 
@@ -123,6 +125,7 @@ class RedisStore:
     shared = True
 
     __slots__ = (
+        "_calls",
         "_client",
         "_clock",
         "_closed",
@@ -133,7 +136,6 @@ class RedisStore:
         "_notices",
         "_owns_client",
         "_scripts",
-        "_wait",
         "_writes",
     )
 
@@ -163,7 +165,6 @@ class RedisStore:
         self._owns_client = owns
         self._codec = codec or StateCodec()
         self._clock: Clock = clock or LoopClock()
-        self._wait = (wait_replicas, max(1, round(wait_timeout * 1000)))
         self._end_ms = max(1, round(end_kept * 1000))
         self._instance = uuid.uuid4().hex
         self._writes = itertools.count(1)
@@ -171,6 +172,7 @@ class RedisStore:
             name: client.register_script(getattr(lua, name)) for name in lua.__all__
         }
         self._notices = EndNotices(client, self._keys.channel, self._codec, self._instance)
+        self._calls = ScriptCalls(client, (wait_replicas, max(1, round(wait_timeout * 1000))))
         self._closed = False
 
     @classmethod
@@ -224,6 +226,7 @@ class RedisStore:
         self._closed = True
         if not await self._notices.stop():
             _log.warning("The Redis end listener of %r did not stop in time", self)
+        await self._calls.drain(_DRAIN_WAIT)
         if self._owns_client:
             await self._client.aclose()
 
@@ -451,28 +454,22 @@ class RedisStore:
     async def _run(
         self, name: str, keys: list[str], args: list[Any], action: str, write: bool = False
     ) -> Any:
-        """Run script ``name``; with ``wait_replicas``, a write waits for the replicas."""
-        script = self._scripts[name]
+        """Run script ``name`` in the next batch of calls (see ``_redis_calls``)."""
         with self._translate(action):
-            if not (write and self._wait[0]):
-                return await script(keys, args)
-            return (await self._pipelined(name, [(keys, args)], wait=True))[0]
+            return await self._calls.run(self._scripts[name], keys, args, write=write)
 
-    async def _pipelined(
-        self, name: str, calls: list[tuple[list[str], list[Any]]], *, wait: bool = False
-    ) -> list[Any]:
-        """Run script ``name`` once per ``(keys, args)`` in one pipeline (and WAIT after).
+    async def _pipelined(self, name: str, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Run script ``name`` once per ``(keys, args)``, in one pipeline; their replies.
 
         A NOSCRIPT (a restarted or failed-over server) loads the script and sends the
-        pipeline again, once.
+        pipeline again, once: the claims that ran before it are not claimed twice, as a
+        claimed id is no longer due.
         """
         script = self._scripts[name]
         for attempt in range(2):
             pipe = self._client.pipeline(transaction=False)
             for keys, args in calls:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
-            if wait:
-                pipe.wait(*self._wait)
             replies = await pipe.execute(raise_on_error=False)
             if attempt == 0 and any(isinstance(reply, NoScriptError) for reply in replies):
                 await self._client.script_load(script.script)
@@ -480,11 +477,7 @@ class RedisStore:
             for reply in replies:
                 if isinstance(reply, Exception):
                     raise reply
-            if wait and replies[-1] < self._wait[0]:
-                raise StoreUnavailableError(
-                    f"the write reached {replies[-1]} of {self._wait[0]} replicas in time"
-                )
-            return replies[: len(calls)]
+            return replies
         raise StoreError("Redis keeps forgetting the store's scripts")
 
     async def _answer(
