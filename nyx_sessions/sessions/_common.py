@@ -1,4 +1,4 @@
-"""What the ready-made sessions share: reading custom ids and modals, tidying messages."""
+"""What the ready-made sessions share: reading custom ids, refusing, tidying messages."""
 
 from __future__ import annotations
 
@@ -9,21 +9,15 @@ import discord
 
 from ..codecs import StringIterator
 from ..errors import MalformedCustomIdError
+from ..inputs import custom_id_of
 from ..responders import answer_ephemeral
 
 if TYPE_CHECKING:
     from ..session import AbstractSession
 
-__all__ = ["custom_id_of", "edit_by_id", "read_tokens", "refuse", "submitted_values"]
+__all__ = ["edit_by_id", "read_tokens", "refuse"]
 
 _log = logging.getLogger("nyx_sessions")
-
-
-def custom_id_of(interaction: discord.Interaction[Any]) -> str:
-    """Return the custom id of a component or modal interaction ('' when it has none)."""
-    data: Any = interaction.data or {}
-    custom_id = data.get("custom_id")
-    return custom_id if isinstance(custom_id, str) else ""
 
 
 def read_tokens(
@@ -34,37 +28,11 @@ def read_tokens(
     Custom ids come from outside: a forged one with a bad escape reads as no tokens, so
     that the handler answers "not valid" instead of failing.
     """
-    assert session.manager is not None
     try:
         return session.manager.codec.create_iterator(custom_id_of(interaction))
     except MalformedCustomIdError as error:
         _log.info("Session %s got a malformed custom id: %s", session.id, error)
         return StringIterator(())
-
-
-def submitted_values(interaction: discord.Interaction[Any]) -> dict[str, str | list[str]]:
-    """Return what a modal submit holds, by field custom id.
-
-    Text inputs give a str, selects a list of str. Action rows and labels are walked.
-    """
-    data: Any = interaction.data or {}
-    values: dict[str, str | list[str]] = {}
-    pending: list[Any] = list(data.get("components") or [])
-    while pending:
-        component = pending.pop(0)
-        if not isinstance(component, dict):
-            continue
-        pending.extend(component.get("components") or [])
-        if isinstance(component.get("component"), dict):
-            pending.append(component["component"])
-        custom_id = component.get("custom_id")
-        if not isinstance(custom_id, str):
-            continue
-        if "values" in component:
-            values[custom_id] = [str(value) for value in component["values"] or []]
-        elif "value" in component:
-            values[custom_id] = str(component["value"] or "")
-    return values
 
 
 async def refuse(interaction: discord.Interaction[Any], text: str) -> bool:

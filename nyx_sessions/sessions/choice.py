@@ -7,8 +7,10 @@ from typing import Any, ClassVar
 
 import discord
 
+from ..actions import action
+from ..codecs import StringIterator
 from ..session import AbstractSession
-from ._common import edit_by_id, read_tokens, refuse
+from ._common import edit_by_id, refuse
 
 __all__ = ["ChoiceSession"]
 
@@ -54,6 +56,7 @@ class ChoiceSession(AbstractSession[dict[str, int]]):
     """The ephemeral answer to a vote for an option that does not exist."""
     invalid_text: ClassVar[str] = "That button is no longer valid."
     """The ephemeral answer to a custom id this session does not know."""
+    unknown_action_message = invalid_text
     close_refused_text: ClassVar[str] = (
         "Only the person who started the poll, or someone who can manage messages, can close it."
     )
@@ -116,7 +119,7 @@ class ChoiceSession(AbstractSession[dict[str, int]]):
             view.add_item(
                 discord.ui.Button(
                     label=option,
-                    custom_id=self.custom_id.push("vote").push(index).build(),
+                    custom_id=self.action_id("vote", index),
                     row=index // _PER_ROW,
                 )
             )
@@ -124,7 +127,7 @@ class ChoiceSession(AbstractSession[dict[str, int]]):
             discord.ui.Button(
                 label="Close poll",
                 style=discord.ButtonStyle.danger,
-                custom_id=self.custom_id.push("close").build(),
+                custom_id=self.action_id("close"),
                 row=4,
             )
         )
@@ -134,29 +137,28 @@ class ChoiceSession(AbstractSession[dict[str, int]]):
 
     async def start(self) -> None:
         """Send the poll."""
-        assert self.start_interaction is not None
-        await self.start_interaction.response.send_message(self.render(), view=self.build_view())
+        await self.reply(self.start_interaction, self.render(), view=self.build_view())
 
-    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
-        """Count a vote, or close the poll."""
-        tokens = read_tokens(self, interaction)
-        action = tokens.get_at(0)
-        if action == "vote":
-            options: list[str] = self.data["options"]
-            index = tokens.get_int_at(1, min_value=0, max_value=len(options) - 1)
-            if index is None:
-                return await refuse(interaction, self.not_found_text)
-            return await self._vote(interaction, index)
-        if action == "close":
-            if not self.may_close(interaction):
-                return await refuse(interaction, self.close_refused_text)
-            # Inside a handler, stop() only records the end; it runs once this returns,
-            # also if the edit below fails (end() then tidies by message id).
-            await self.stop(result=self.tally())
-            await interaction.response.edit_message(content=self.render(closed=True), view=None)
-            self.data["tidied"] = True
-            return False
-        return await refuse(interaction, self.invalid_text)
+    @action("vote")
+    async def vote(self, interaction: discord.Interaction[Any], index: str = "") -> bool:
+        """Count a vote for the option at ``index`` (a forged index is refused)."""
+        options: list[str] = self.data["options"]
+        chosen = StringIterator([index]).get_int_at(0, min_value=0, max_value=len(options) - 1)
+        if chosen is None:
+            return await refuse(interaction, self.not_found_text)
+        return await self._vote(interaction, chosen)
+
+    @action("close")
+    async def close(self, interaction: discord.Interaction[Any]) -> bool:
+        """Close the poll, when the user may."""
+        if not self.may_close(interaction):
+            return await refuse(interaction, self.close_refused_text)
+        # Inside a handler, stop() only records the end; it runs once this returns,
+        # also if the edit below fails (end() then tidies by message id).
+        await self.stop(result=self.tally())
+        await self.edit(interaction, content=self.render(closed=True), view=None)
+        self.data["tidied"] = True
+        return False
 
     def may_close(self, interaction: discord.Interaction[Any]) -> bool:
         """Whether the user may close the poll: its owner, or a message manager."""
@@ -182,5 +184,5 @@ class ChoiceSession(AbstractSession[dict[str, int]]):
             )
         votes[voter] = index
         self.result = self.tally()
-        await interaction.response.edit_message(content=self.render())
+        await self.edit(interaction, content=self.render())
         return False  # votes do not extend the poll: the TTL is its duration

@@ -6,10 +6,11 @@ from typing import Any, ClassVar
 
 import discord
 
+from ..actions import action
 from ..end import EndCode
 from ..filters import OwnerOnly
 from ..session import AbstractSession
-from ._common import edit_by_id, read_tokens, refuse
+from ._common import edit_by_id
 
 __all__ = ["ConfirmSession"]
 
@@ -58,6 +59,7 @@ class ConfirmSession(AbstractSession[bool]):
     """The line added under the question when the session ends without an answer."""
     invalid_text: ClassVar[str] = "That button is no longer valid."
     """The ephemeral answer to a custom id this session does not know."""
+    unknown_action_message = invalid_text
 
     def __init__(
         self,
@@ -89,7 +91,7 @@ class ConfirmSession(AbstractSession[bool]):
                     label=label,
                     style=style,
                     disabled=disabled,
-                    custom_id=self.custom_id.push(token).build(),
+                    custom_id=self.action_id(token),
                 )
             )
         return view
@@ -99,23 +101,25 @@ class ConfirmSession(AbstractSession[bool]):
 
     async def start(self) -> None:
         """Send the question with its two buttons."""
-        assert self.start_interaction is not None
-        await self.start_interaction.response.send_message(
-            self.data["prompt"], view=self.build_view()
-        )
+        await self.reply(self.start_interaction, self.data["prompt"], view=self.build_view())
 
-    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
-        """Record the answer, disable the buttons and end."""
-        action = read_tokens(self, interaction).get_at(0)
-        if action not in ("yes", "no"):
-            return await refuse(interaction, self.invalid_text)
-        answer = action == "yes"
+    @action("yes")
+    async def confirm(self, interaction: discord.Interaction[Any]) -> bool:
+        """Record a yes, disable the buttons and end."""
+        return await self._answer(interaction, True)
+
+    @action("no")
+    async def cancel(self, interaction: discord.Interaction[Any]) -> bool:
+        """Record a no, disable the buttons and end."""
+        return await self._answer(interaction, False)
+
+    async def _answer(self, interaction: discord.Interaction[Any], answer: bool) -> bool:
         line = self.confirmed_text if answer else self.cancelled_text
         # Inside a handler, stop() only records the end; it runs once this returns, also
         # if the edit below fails (end() then tidies by message id).
         await self.stop(result=answer)
-        await interaction.response.edit_message(
-            content=self._closing_content(line), view=self.build_view(disabled=True)
+        await self.edit(
+            interaction, content=self._closing_content(line), view=self.build_view(disabled=True)
         )
         self.data["tidied"] = True
         return False

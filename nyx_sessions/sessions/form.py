@@ -10,8 +10,9 @@ import discord
 from .._types import ResultT
 from ..end import EndCode
 from ..filters import OwnerOnly
+from ..inputs import modal_values
 from ..session import AbstractSession
-from ._common import edit_by_id, read_tokens, refuse, submitted_values
+from ._common import edit_by_id, read_tokens, refuse
 from .fields import ChoiceField, FormField, TextField
 
 __all__ = ["FormSession"]
@@ -183,7 +184,6 @@ class FormSession(AbstractSession[ResultT]):
 
     async def start(self) -> None:
         """Send the first step."""
-        assert self.start_interaction is not None
         await self.start_interaction.response.send_message(self.render(), view=self.build_view())
 
     async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
@@ -213,7 +213,7 @@ class FormSession(AbstractSession[ResultT]):
             return await refuse(interaction, self.invalid_text)
         if tokens.get_int_at(1) != step or not isinstance(fields[0], TextField):
             return await refuse(interaction, self.stale_text)
-        submitted = submitted_values(interaction)
+        submitted = modal_values(interaction)
         accepted: dict[str, Any] = {}
         errors: list[str] = []
         for field in fields:

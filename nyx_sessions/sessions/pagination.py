@@ -9,8 +9,9 @@ import discord
 
 from ..errors import SessionStateError
 from ..filters import OwnerOnly
+from ..inputs import modal_values
 from ..session import AbstractSession
-from ._common import edit_by_id, read_tokens, refuse, submitted_values
+from ._common import edit_by_id, read_tokens, refuse
 
 __all__ = ["Page", "PageLike", "PageSource", "PaginationSession", "as_page"]
 
@@ -233,7 +234,6 @@ class PaginationSession(AbstractSession[int]):
 
     async def start(self) -> None:
         """Send the first page."""
-        assert self.start_interaction is not None
         page = as_page(await self.get_page(self.page))
         await self.start_interaction.response.send_message(**self.render(page))
 
@@ -271,7 +271,7 @@ class PaginationSession(AbstractSession[int]):
         """Turn to the page number typed in the jump modal (1-based)."""
         if read_tokens(self, interaction).get_at(0) != "jump":
             return await refuse(interaction, self.invalid_text)
-        number = _page_number(submitted_values(interaction).get("page"), 1, self.page_count)
+        number = _page_number(modal_values(interaction).get("page"), 1, self.page_count)
         if number is None:
             return await refuse(interaction, f"Enter a page number from 1 to {self.page_count}.")
         return await self._show(interaction, number - 1)

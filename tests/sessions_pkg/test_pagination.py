@@ -6,7 +6,7 @@ import discord
 import pytest
 from redis.asyncio import Redis
 
-from nyx_sessions import EndCode, SessionManager
+from nyx_sessions import EndCode, SessionManager, SessionStateError
 from nyx_sessions.sessions import Page, PageLike, PaginationSession, as_page
 from nyx_sessions.testing import ManualClock, OfflineDiscord, OfflineMessage
 from tests.stores.redis_server import RedisServer
@@ -278,7 +278,8 @@ async def test_survives_a_restart_on_redis(
         assert ephemeral_text(forged) == "That page does not exist."
         restored = second.manager.get(lists.id)
         assert isinstance(restored, PaginationSession)
-        assert restored.start_interaction is None
+        with pytest.raises(SessionStateError, match="restored from the store"):
+            _ = restored.start_interaction
         await offline.click(alice, list_message, label="Close", client=second.client)
         assert list_message.components == []
         assert (await wait_ended(restored)).result == 2
