@@ -67,8 +67,8 @@ class SessionRegistry:
         session:
             The session about to start.
         codec:
-            The store's state codec, to encode :attr:`~AbstractSession.data` with; a
-            default :class:`~nyx_sessions.codecs.state.StateCodec` when None.
+            The store's state codec, to encode :attr:`~AbstractSession.data` with; None
+            checks the class only (the store's ``create`` encodes the data anyway).
 
         Raises
         ------
@@ -92,9 +92,7 @@ class SessionRegistry:
                 f"SessionManager(..., sessions=[{cls.__qualname__}])"
             )
         if codec is None:
-            from .codecs.state import StateCodec
-
-            codec = StateCodec()
+            return
         try:
             codec.encode_value(session.data)
         except StateEncodeError as error:

@@ -14,6 +14,7 @@ from nyx_sessions import (
     SessionTypeNotRegisteredError,
     StateEncodeError,
 )
+from nyx_sessions.codecs.state import StateCodec
 from nyx_sessions.registry import SessionRegistry
 from nyx_sessions.testing import OfflineDiscord
 
@@ -59,7 +60,8 @@ async def test_data_the_codec_cannot_encode_is_refused(offline: OfflineDiscord) 
     session = await note(offline, Note)
     session.data["client"] = discord.Object(1)
     with pytest.raises(StateEncodeError, match="its data cannot be stored"):
-        SessionRegistry([Note]).check_startable(session)
+        SessionRegistry([Note]).check_startable(session, StateCodec())
+    SessionRegistry([Note]).check_startable(session)  # the class alone is fine
 
 
 async def test_a_memory_manager_starts_unregistered_classes(offline: OfflineDiscord) -> None:
