@@ -14,7 +14,9 @@ refused, failed, try again) and the deferral of a handler still running near the
   waits inside one of ``discord.InteractionResponse``'s coroutine methods, its answer
   is in flight, and the deferral waits for that call to finish instead of posting.
 - Every interaction is watched from the moment it is taken, with the same delay, so
-  their deadlines come in order: a FIFO and one timer serve them all.
+  their deadlines come in order: a FIFO and one timer serve them all. On a saturated
+  loop that timer fires late; so an interaction whose turn comes ``delay`` seconds or
+  more after it was taken is deferred at once, before its handler runs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import discord
+
+from .routing import RecentIds
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -76,7 +80,16 @@ class Deferral:
         Where the deferrals run.
     """
 
-    __slots__ = ("_answering", "_clock", "_defer", "_delay", "_handle", "_pending", "_tasks")
+    __slots__ = (
+        "_answering",
+        "_clock",
+        "_defer",
+        "_delay",
+        "_handle",
+        "_pending",
+        "_replied",
+        "_tasks",
+    )
 
     def __init__(
         self,
@@ -92,6 +105,9 @@ class Deferral:
         self._pending: deque[tuple[float, discord.Interaction[Any], LiveSession]] = deque()
         self._handle: TimerHandle | None = None
         self._answering: dict[int, asyncio.Future[None]] = {}
+        # Interactions the manager has answered (or tried to: Discord may have refused
+        # it as answered by another process): never answered by the manager again.
+        self._replied = RecentIds(4096)
 
     async def answer(self, interaction: discord.Interaction[Any], reply: Awaitable[None]) -> None:
         """Await ``reply`` (a manager's answer) once no other one is in flight for it."""
@@ -107,6 +123,7 @@ class Deferral:
         try:
             await reply
         finally:
+            self._replied.add(interaction.id)
             del answering[interaction.id]
             done.set_result(None)
 
@@ -122,7 +139,7 @@ class Deferral:
         pending = self._pending
         while pending and pending[0][0] <= now:
             _, interaction, entry = pending.popleft()
-            if not interaction.response.is_done():
+            if not interaction.response.is_done() and interaction.id not in self._replied:
                 self._start_deferral(interaction, entry)
         if pending:
             self._handle = self._clock.call_later(pending[0][0] - now, self._fire)
@@ -132,6 +149,10 @@ class Deferral:
         self._tasks.spawn(
             self._deferred(interaction, entry), f"nyx-sessions-defer-{interaction.id}"
         )
+
+    async def defer_now(self, interaction: discord.Interaction[Any], entry: LiveSession) -> None:
+        """Defer ``interaction`` now unless it is answered, or its answer is in flight."""
+        await self._deferred(interaction, entry)
 
     async def _deferred(self, interaction: discord.Interaction[Any], entry: LiveSession) -> None:
         if not interaction.response.is_done():
@@ -149,9 +170,14 @@ class Deferral:
         if not interaction.response.is_done():
             await self._defer(interaction)
 
+    def forget(self, interaction: discord.Interaction[Any]) -> None:
+        """Stop watching ``interaction``: it is another process's to answer."""
+        self._pending = deque(p for p in self._pending if p[1] is not interaction)
+
     def unanswered(self) -> list[discord.Interaction[Any]]:
         """Return the watched interactions that are still unanswered."""
-        return [i for _, i, _ in self._pending if not i.response.is_done()]
+        replied = self._replied
+        return [i for _, i, _ in self._pending if not i.response.is_done() and i.id not in replied]
 
     def close(self) -> None:
         """Stop watching; deferrals already on their way finish on their own."""

@@ -497,7 +497,7 @@ class SessionManager:
             _log.debug("Interaction %s was delivered twice; serving it once", interaction.id)
             return True
         entry = self._routing.entry(session_id)
-        self._queues.submit(entry, Click(interaction))
+        self._queues.submit(entry, Click(interaction, self.clock.now()))
         if not interaction.response.is_done():
             self._deferral.watch(interaction, entry)
         return True
@@ -525,7 +525,7 @@ class SessionManager:
             return True
         entry = self._routing.entry(session_id)
         done = asyncio.get_running_loop().create_future()
-        self._queues.submit(entry, Click(interaction, done))
+        self._queues.submit(entry, Click(interaction, self.clock.now(), done))
         if not done.done():
             self._deferral.watch(interaction, entry)
             await done
@@ -606,7 +606,9 @@ class _Worker:
     def __init__(self, manager: SessionManager) -> None:
         self._manager = manager
 
-    async def serve(self, entry: LiveSession, interaction: discord.Interaction[Any]) -> None:
+    async def serve(
+        self, entry: LiveSession, interaction: discord.Interaction[Any], taken_at: float
+    ) -> None:
         manager = self._manager
         opened = manager._opened
         if opened is None or not opened.done():
@@ -617,6 +619,10 @@ class _Worker:
                 reply = manager.responder.unavailable(interaction, error)
                 await manager._serving.answer(interaction, reply)
                 return
+        if manager.clock.now() - taken_at >= manager.defer_after:
+            # Its turn came late (a long queue, a saturated loop): deferred before the
+            # handler runs, without waiting for the deferral's timer, which is late too.
+            await manager._deferral.defer_now(interaction, entry)
         await manager._serving.serve(entry, interaction)
 
     async def expire(self, entry: LiveSession) -> None:

@@ -32,8 +32,10 @@ __all__ = ["Click", "EndRequest", "Expire", "SerialQueues", "Work", "Worker"]
 class Worker(Protocol):
     """What the queued work runs on: the manager's serving and ending."""
 
-    async def serve(self, entry: LiveSession, interaction: discord.Interaction[Any]) -> None:
-        """Serve one interaction; never raises."""
+    async def serve(
+        self, entry: LiveSession, interaction: discord.Interaction[Any], taken_at: float
+    ) -> None:
+        """Serve one interaction, taken at ``taken_at`` (clock time); never raises."""
         ...
 
     async def expire(self, entry: LiveSession) -> None:
@@ -48,12 +50,16 @@ class Worker(Protocol):
 class Click:
     """Queue item: an interaction for the session; ``done`` resolves once it was served."""
 
-    __slots__ = ("done", "interaction")
+    __slots__ = ("done", "interaction", "taken_at")
 
     def __init__(
-        self, interaction: discord.Interaction[Any], done: asyncio.Future[None] | None = None
+        self,
+        interaction: discord.Interaction[Any],
+        taken_at: float,
+        done: asyncio.Future[None] | None = None,
     ) -> None:
         self.interaction: discord.Interaction[Any] | None = interaction
+        self.taken_at = taken_at
         self.done = done
 
     async def run(self, worker: Worker, entry: LiveSession) -> None:
@@ -61,7 +67,7 @@ class Click:
         assert self.interaction is not None
         entry.serving = self.interaction
         try:
-            await worker.serve(entry, self.interaction)
+            await worker.serve(entry, self.interaction, self.taken_at)
         finally:
             entry.serving = None
             self.release()
@@ -156,7 +162,7 @@ class SerialQueues:
             queue.append(item)
             return
         entry.queue = deque((item,))
-        self._tasks.spawn(self._drain(entry), f"nyx-sessions-{entry.session_id}")
+        self._tasks.spawn(self._drain(entry), f"nyx-sessions-work-{entry.session_id}")
 
     def hold(self, entry: LiveSession) -> None:
         """Mark ``entry`` busy for the calling task, which works on it itself."""
@@ -168,7 +174,7 @@ class SerialQueues:
         entry.task = None
         queue = entry.queue
         if queue:
-            self._tasks.spawn(self._drain(entry), f"nyx-sessions-{entry.session_id}")
+            self._tasks.spawn(self._drain(entry), f"nyx-sessions-work-{entry.session_id}")
         elif queue is not None:
             entry.queue = None
             self._on_idle(entry)

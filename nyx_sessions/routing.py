@@ -91,6 +91,9 @@ class RecentIds:
             self._seen = dict.fromkeys(list(seen)[-self._size :])
         return True
 
+    def __contains__(self, interaction_id: object) -> bool:
+        return interaction_id in self._seen
+
     def __len__(self) -> int:
         return len(self._seen)
 

@@ -93,6 +93,7 @@ class Serving:
                 if interaction.id in record.recent:
                     # Delivered to another process too, which served it: not twice.
                     _log.debug("Interaction %s was served elsewhere already", interaction.id)
+                    self._deferral.forget(interaction)
                     await self._storage.release(entry.session_id)
                     return
                 record.recent = (*record.recent[-(_RECENT_PER_SESSION - 1) :], interaction.id)

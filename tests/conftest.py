@@ -3,6 +3,8 @@
 Every test also checks that no interaction got a second initial answer: the offline
 Discord's record of REST calls is watched, and a test fails at teardown if any
 interaction got more than one callback POST (the promise is "answered exactly once").
+A test that answers twice on purpose (to test the refusal) says so with
+``@pytest.mark.answers_twice``.
 """
 
 from __future__ import annotations
@@ -21,8 +23,16 @@ from nyx_sessions.testing.world import OfflineWorld
 _CALLBACK = re.compile(r"^/interactions/(\d+)/[^/]+/callback$")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "answers_twice: the test answers an interaction twice on purpose"
+    )
+
+
 @pytest.fixture(autouse=True)
-def answered_at_most_once(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[int]]:
+def answered_at_most_once(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Counter[int]]:
     """Count callback POSTs per interaction id in every offline Discord of the test."""
     posts: Counter[int] = Counter()
     record = OfflineWorld.record_request
@@ -35,6 +45,8 @@ def answered_at_most_once(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[i
 
     monkeypatch.setattr(OfflineWorld, "record_request", counting)
     yield posts
+    if request.node.get_closest_marker("answers_twice") is not None:
+        return
     twice = {interaction_id: n for interaction_id, n in posts.items() if n > 1}
     assert not twice, f"interactions answered more than once (callback POSTs): {twice}"
 

@@ -396,6 +396,7 @@ async def test_commands_bot_runs_its_setup_hook_and_syncs() -> None:
 # -- what Discord refuses ------------------------------------------------------------
 
 
+@pytest.mark.answers_twice
 async def test_a_second_acknowledgement_is_refused(offline: OfflineDiscord) -> None:
     tree = tree_of(offline)
     errors: list[Exception] = []

@@ -63,7 +63,7 @@ async def test_a_click_runs_in_a_task_of_its_session_and_leaves_no_task_behind(
     assert message.content == "clicked handler"
     (task,) = Recorded.ran_in
     assert task is not None and task is not asyncio.current_task()
-    assert task.get_name() == f"nyx-sessions-{session.id}"
+    assert task.get_name() == f"nyx-sessions-work-{session.id}"
     await asyncio.gather(*manager._tasks)
     assert not manager._tasks and not manager._live[session.id].busy
 

@@ -42,12 +42,7 @@ __all__ = [
     "wait_idle",
 ]
 
-_WORK = (
-    "nyx-sessions-clicks",
-    "nyx-sessions-update-",
-    "nyx-sessions-expire-",
-    "nyx-sessions-leftovers",
-)
+_WORK = "nyx-sessions-work-"  # the task that drains a busy session's queue
 
 LEASE_HOLDER = Path(__file__).with_name("lease_holder.py")
 """The script that plays a second bot process holding a session's lease."""
