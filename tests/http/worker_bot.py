@@ -46,7 +46,8 @@ class Tally(AbstractSession[int]):
         data: Any = interaction.data
         if self.manager.codec.create_iterator(data["custom_id"]).get_at(0) == "done":
             await interaction.response.edit_message(
-                content=f"final {self.data['count']}", view=None
+                content=f"final {self.data['count']} clicks {','.join(self.data['clicks'])}",
+                view=None,
             )
             await self.stop(result=self.data["count"])
             return False
