@@ -46,7 +46,6 @@ import redis.asyncio
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import (
     ClusterError,
-    NoScriptError,
     ReadOnlyError,
     RedisError,
 )
@@ -67,6 +66,7 @@ from ..errors import (
 )
 from . import _redis_scripts as lua
 from ._redis_calls import ScriptCalls
+from ._redis_index import claim_due, count_types
 from ._redis_keys import KeyLayout, SessionKeys
 from ._redis_notices import EndNotices, decode_end, encode_end
 from ._redis_scan import scan_records
@@ -349,49 +349,26 @@ class RedisStore:
     async def claim_expired(self, now: float, *, limit: int, hold: float) -> list[str]:
         """Claim up to ``limit`` due sessions atomically, holding them until ``now + hold``.
 
-        One pipelined read of every shard's due ids; when any are due, one pipelined
-        round of claims, one script per shard that has some.
+        One pipelined read of every shard's due ids; when any are due, one batch of
+        claims, one script per shard that has some (see ``_redis_index``).
         """
         if limit <= 0:
             return []
-        shards = range(self._keys.shards)
         with self._translate("claim"):
-            pipe = self._client.pipeline(transaction=False)
-            for shard in shards:
-                pipe.zrangebyscore(
-                    self._keys.deadlines(shard), "-inf", _text(now), 0, limit, withscores=True
-                )
-            due: list[tuple[float, str, int]] = [
-                (score, raw.decode(), shard)
-                for shard, rows in zip(shards, await pipe.execute(), strict=True)
-                for raw, score in rows
-            ]
-            if not due:
-                return []
-            due.sort()
-            picked: dict[int, list[str]] = {}
-            for _, sid, shard in due[:limit]:
-                picked.setdefault(shard, []).append(sid)
-            order = {sid: index for index, (_, sid, _) in enumerate(due)}
-            head = [_text(now), _text(now + hold)]
-            replies = await self._pipelined(
-                "CLAIM", [([self._keys.deadlines(s)], [*head, *ids]) for s, ids in picked.items()]
+            return await claim_due(
+                self._client,
+                self._keys,
+                self._calls,
+                self._scripts["CLAIM"],
+                now=_text(now),
+                hold_until=_text(now + hold),
+                limit=limit,
             )
-        claimed = [raw.decode() for reply in replies for raw in reply]
-        return sorted(claimed, key=order.__getitem__)
 
     async def count_by_type(self) -> dict[str, int]:
         """Return the number of records per session type (exact: kept with the records)."""
-        counts: dict[str, int] = {}
         with self._translate("count"):
-            pipe = self._client.pipeline(transaction=False)
-            for shard in range(self._keys.shards):
-                pipe.hgetall(self._keys.types(shard))
-            for shard_counts in await pipe.execute():
-                for raw_type, raw_count in shard_counts.items():
-                    name = raw_type.decode(errors="replace")
-                    counts[name] = counts.get(name, 0) + int(raw_count)
-        return {name: count for name, count in sorted(counts.items()) if count > 0}
+            return await count_types(self._client, self._keys)
 
     def scan(
         self, *, session_type: str | None = None, limit: int | None = None
@@ -457,28 +434,6 @@ class RedisStore:
         """Run script ``name`` in the next batch of calls (see ``_redis_calls``)."""
         with self._translate(action):
             return await self._calls.run(self._scripts[name], keys, args, write=write)
-
-    async def _pipelined(self, name: str, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
-        """Run script ``name`` once per ``(keys, args)``, in one pipeline; their replies.
-
-        A NOSCRIPT (a restarted or failed-over server) loads the script and sends the
-        pipeline again, once: the claims that ran before it are not claimed twice, as a
-        claimed id is no longer due.
-        """
-        script = self._scripts[name]
-        for attempt in range(2):
-            pipe = self._client.pipeline(transaction=False)
-            for keys, args in calls:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            replies = await pipe.execute(raise_on_error=False)
-            if attempt == 0 and any(isinstance(reply, NoScriptError) for reply in replies):
-                await self._client.script_load(script.script)
-                continue
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
-            return replies
-        raise StoreError("Redis keeps forgetting the store's scripts")
 
     async def _answer(
         self, sid: str, keys: SessionKeys, reply: list[Any], owner: str | None
