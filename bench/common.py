@@ -17,7 +17,7 @@ from nyx_sessions import AbstractSession, SessionManager
 from nyx_sessions.testing import payloads
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator, Sequence, Sized
 
     from nyx_sessions.clock import Clock
     from nyx_sessions.testing import OfflineDiscord, OfflineUser
@@ -211,7 +211,7 @@ def frozen_heap() -> Iterator[None]:
         gc.collect()
 
 
-async def settle(tasks: set[Any]) -> None:
+async def settle(tasks: Sized) -> None:
     """Let the loop run until ``tasks`` (a live set of tasks) is empty.
 
     Turns of the loop rather than ``gather``: the tasks finish in one turn, and a gather

@@ -12,9 +12,9 @@ own ratios: on a shared machine, two figures taken a second apart move together 
 than figures taken a minute apart. The runs are ``RUNS + 4`` (nine), and the range of
 the per-run ratios is printed too.
 
-The manager runs on a ``ManualClock`` so that its acknowledgement watchdog, which looks
-at every interaction again 2.5 s after it came, does that sweep inside the session side's
-timing (the clock is moved on past it) rather than during a later View run.
+The manager runs on a ``ManualClock`` so that its deferral, which looks at every
+interaction still unanswered 2.5 s after it came, does that sweep inside the session
+side's timing (the clock is moved on past it) rather than during a later View run.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from bench.report import Row, fmt_ns, fmt_rate, report, section
 from nyx_sessions.testing import ManualClock, OfflineDiscord
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sized
 
 BATCH = 100  # payloads parsed between two turns of the event loop, like a busy gateway
 TARGET = 1.0
@@ -68,7 +68,7 @@ async def feed(
     parse: Callable[[Any], None],
     batch: list[Any],
     tally: Tally | None,
-    tasks: set[Any],
+    tasks: Sized,
     after: Callable[[], None] | None = None,
 ) -> int:
     """Parse every payload; return the ns until every handler, task and ``after`` is done."""
@@ -89,7 +89,7 @@ async def timed_feed(
     parse: Callable[[Any], None],
     batch: list[Any],
     tally: Tally | None,
-    tasks: set[Any],
+    tasks: Sized,
     after: Callable[[], None] | None = None,
 ) -> int:
     with gc_paused():
@@ -187,7 +187,7 @@ async def profile_side(
     label: str,
     parse: Callable[[Any], None],
     targets: list[Any],
-    tasks: set[Any],
+    tasks: Sized,
     after: Callable[[], None] | None,
 ) -> None:
     """Print where one side of the full path spends its time (cProfile, own time)."""

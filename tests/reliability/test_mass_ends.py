@@ -70,7 +70,7 @@ async def _end_all_at_once(offline: OfflineDiscord, first: Process, second: Proc
         elsewhere.append(copy)
 
     assert all(await asyncio.gather(*(first.manager.end(s) for s in sessions)))
-    ends = await asyncio.wait_for(asyncio.gather(*(s.end_promise for s in elsewhere)), 10)
+    ends = await asyncio.wait_for(asyncio.gather(*(s.end_promise for s in elsewhere)), 30)
     assert {end.code for end in ends} == {EndCode.CANCELLED}
 
 
