@@ -80,7 +80,9 @@ class Session(Protocol[ResultT_co]):
         The manager serving the session, set by :meth:`SessionManager.start`.
     start_interaction:
         The interaction that started the session, for ``start()``; None once ``start()``
-        has returned (unless the manager keeps it) and after a restore.
+        has returned (unless the manager keeps it), after a restore, and for a session
+        started from a prefix command's context. (:class:`AbstractSession` types it
+        without None and raises a clear error instead where it is gone.)
     owner_id, guild_id, channel_id, message_id:
         Who started the session, and where it lives.
     data:

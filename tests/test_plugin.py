@@ -177,3 +177,28 @@ async def test_redis_url_is_a_real_server(redis_url: str) -> None:
 def test_a_missing_redis_server_binary_is_a_clear_failure() -> None:
     with pytest.raises(RedisServerMissingError, match="not on PATH"):
         RedisServerProcess("nyx-no-such-redis-server")
+
+
+async def test_a_hybrid_command_run_as_a_slash_command_starts_from_its_context(
+    bot: commands.Bot,
+) -> None:
+    manager = SessionManager(bot)
+
+    @bot.hybrid_command(name="counter")
+    async def counter_command(ctx: commands.Context[Any]) -> None:
+        session = Counter(ctx)
+        assert session.start_context is ctx
+        await manager.start(session)
+
+    async with OfflineDiscord(bot) as offline:
+        alice = offline.add_member("alice")
+        slash = await offline.slash_command(alice, "counter")
+        message = await slash.wait_message()
+        assert message.content == "0"
+        session = await offline.wait_for_session(Counter)
+        assert session.owner_id == alice.id
+        await offline.click(alice, message, label="+1")
+        assert message.content == "1"
+        prefixed = await offline.message_command(alice, "!counter")
+        assert prefixed is not None and prefixed.content == "0"
+    await manager.aclose()
