@@ -41,6 +41,14 @@ class Everything(discord.ui.Modal, title="Everything"):
             required=False,
         ),
     )
+    extras: discord.ui.Label[Any] = discord.ui.Label(
+        text="Extras",
+        component=discord.ui.CheckboxGroup(
+            custom_id="extras",
+            required=False,
+            options=[discord.CheckboxGroupOption(label=x, value=x) for x in ("logs", "trace")],
+        ),
+    )
     files: discord.ui.Label[Any] = discord.ui.Label(
         text="Files", component=discord.ui.FileUpload(custom_id="files", required=False)
     )
@@ -74,6 +82,7 @@ async def test_modal_values_reads_every_kind_of_field() -> None:
                 "role": [mods],
                 "urgent": True,
                 "size": "m",
+                "extras": ["logs", "trace"],
                 "files": [upload],
             },
         )
@@ -87,10 +96,20 @@ async def test_modal_values_reads_every_kind_of_field() -> None:
     assert role.name == "mods"
     assert values.flag("urgent") is True
     assert values.text("size") == "m"
+    assert values.strings("extras") == ["logs", "trace"]
     [attachment] = values.attachments("files")
     assert attachment.filename == "log.txt"
     assert attachment.size == 5
-    assert sorted(values) == ["files", "role", "size", "tags", "title", "urgent", "who"]
+    assert sorted(values) == [
+        "extras",
+        "files",
+        "role",
+        "size",
+        "tags",
+        "title",
+        "urgent",
+        "who",
+    ]
 
 
 async def test_modal_values_typed_accessors_refuse_the_wrong_kind() -> None:
