@@ -8,11 +8,12 @@ from typing import Any, ClassVar, cast
 import discord
 
 from .._types import ResultT
+from ..actions import action
 from ..end import EndCode
 from ..filters import OwnerOnly
-from ..inputs import modal_values
+from ..inputs import modal_values, select_values
 from ..session import AbstractSession
-from ._common import edit_by_id, read_tokens, refuse
+from ._common import edit_by_id, refuse
 from .fields import ChoiceField, FormField, TextField
 
 __all__ = ["FormSession"]
@@ -65,6 +66,7 @@ class FormSession(AbstractSession[ResultT]):
     closed_text: ClassVar[str] = "This form was closed."
     stale_text: ClassVar[str] = "That step of the form is already done."
     invalid_text: ClassVar[str] = "That button is no longer valid."
+    unknown_action_message = invalid_text
 
     def __init__(
         self, interaction: discord.Interaction[Any], *, session_id: str | None = None
@@ -133,7 +135,7 @@ class FormSession(AbstractSession[ResultT]):
         if isinstance(first, ChoiceField):
             view.add_item(
                 discord.ui.Select(
-                    custom_id=self.custom_id.push("pick").push(step).build(),
+                    custom_id=self.action_id("pick", step),
                     placeholder=first.placeholder or first.label,
                     min_values=first.min_values,
                     max_values=first.max_values,
@@ -148,20 +150,16 @@ class FormSession(AbstractSession[ResultT]):
                 discord.ui.Button(
                     label="Fill in",
                     style=discord.ButtonStyle.primary,
-                    custom_id=self.custom_id.push("open").push(step).build(),
+                    custom_id=self.action_id("open", step),
                 )
             )
-        view.add_item(
-            discord.ui.Button(label="Cancel", custom_id=self.custom_id.push("cancel").build())
-        )
+        view.add_item(discord.ui.Button(label="Cancel", custom_id=self.action_id("cancel")))
         return view
 
     def build_modal(self) -> discord.ui.Modal:
         """Return the modal of the current step, filled with what was typed before."""
         step: int = self.data["step"]
-        modal = discord.ui.Modal(
-            title=self.title[:45], custom_id=self.custom_id.push("modal").push(step).build()
-        )
+        modal = discord.ui.Modal(title=self.title[:45], custom_id=self.action_id("modal", step))
         for field in self.steps()[step]:
             assert isinstance(field, TextField)
             modal.add_item(
@@ -184,41 +182,35 @@ class FormSession(AbstractSession[ResultT]):
 
     async def start(self) -> None:
         """Send the first step."""
-        await self.start_interaction.response.send_message(self.render(), view=self.build_view())
+        await self.reply(self.start_interaction, self.render(), view=self.build_view())
 
-    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
-        """Open the modal of the current step, or cancel the form."""
-        tokens = read_tokens(self, interaction)
-        action = tokens.get_at(0)
-        if action == "cancel":
-            await self.stop(reason="cancelled")  # runs once this handler returns
-            await interaction.response.edit_message(
-                content=self.render(self.cancelled_text), view=None
-            )
-            self.data["tidied"] = True
-            return False
-        if action != "open":
-            return await refuse(interaction, self.invalid_text)
-        if tokens.get_int_at(1) != self.data["step"]:
+    @action("cancel")
+    async def cancel(self, interaction: discord.Interaction[Any]) -> bool:
+        """Cancel the form."""
+        await self.stop(reason="cancelled")  # runs once this handler returns
+        await self.edit(interaction, content=self.render(self.cancelled_text), view=None)
+        self.data["tidied"] = True
+        return False
+
+    @action("open")
+    async def open_modal(self, interaction: discord.Interaction[Any], step: str = "") -> bool:
+        """Open the modal of the current step."""
+        if step != str(self.data["step"]):
             return await refuse(interaction, self.stale_text)
         await interaction.response.send_modal(self.build_modal())
         return True
 
-    async def handle_modal(self, interaction: discord.Interaction[Any]) -> bool:
+    @action("modal")
+    async def submitted(self, interaction: discord.Interaction[Any], step: str = "") -> bool:
         """Check the text fields of the current step; move on, or show the errors."""
-        tokens = read_tokens(self, interaction)
-        step: int = self.data["step"]
-        fields = self.steps()[step]
-        if tokens.get_at(0) != "modal":
-            return await refuse(interaction, self.invalid_text)
-        if tokens.get_int_at(1) != step or not isinstance(fields[0], TextField):
+        fields = self.steps()[self.data["step"]]
+        if step != str(self.data["step"]) or not isinstance(fields[0], TextField):
             return await refuse(interaction, self.stale_text)
-        submitted = modal_values(interaction)
+        values = modal_values(interaction)
         accepted: dict[str, Any] = {}
         errors: list[str] = []
         for field in fields:
-            raw = submitted.get(field.name)
-            text = raw if isinstance(raw, str) else ""
+            text = values.text(field.name)
             self.data["drafts"][field.name] = text
             value, error = field.check(text)
             if error is None:
@@ -227,17 +219,13 @@ class FormSession(AbstractSession[ResultT]):
                 errors.append(error)
         return await self._settle_step(interaction, accepted, errors)
 
-    async def handle_select_menu(self, interaction: discord.Interaction[Any]) -> bool:
+    @action("pick")
+    async def pick(self, interaction: discord.Interaction[Any], step: str = "") -> bool:
         """Check the choice of the current step; move on, or show the error."""
-        tokens = read_tokens(self, interaction)
-        step: int = self.data["step"]
-        field = self.steps()[step][0]
-        if tokens.get_at(0) != "pick":
-            return await refuse(interaction, self.invalid_text)
-        if tokens.get_int_at(1) != step or not isinstance(field, ChoiceField):
+        field = self.steps()[self.data["step"]][0]
+        if step != str(self.data["step"]) or not isinstance(field, ChoiceField):
             return await refuse(interaction, self.stale_text)
-        data: Any = interaction.data or {}
-        value, error = field.check([str(value) for value in data.get("values") or []])
+        value, error = field.check(select_values(interaction, str))
         if error is None:
             return await self._settle_step(interaction, {field.name: value}, [])
         return await self._settle_step(interaction, {}, [error])
@@ -256,16 +244,16 @@ class FormSession(AbstractSession[ResultT]):
     ) -> bool:
         self.data["errors"] = errors
         if errors:  # re-prompt: the same step, with the errors shown
-            await interaction.response.edit_message(content=self.render(), view=self.build_view())
+            await self.edit(interaction, content=self.render(), view=self.build_view())
             return True
         self.data["values"].update(accepted)
         self.data["step"] += 1
         if self.data["step"] < len(self.steps()):
-            await interaction.response.edit_message(content=self.render(), view=self.build_view())
+            await self.edit(interaction, content=self.render(), view=self.build_view())
             return True
         self.data["done"] = True
         await self.stop()  # runs once this handler returns, also if the edit fails
-        await interaction.response.edit_message(content=self.render("Done."), view=None)
+        await self.edit(interaction, content=self.render("Done."), view=None)
         self.data["tidied"] = True
         return False
 
