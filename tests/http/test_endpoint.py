@@ -14,7 +14,7 @@ from discord import app_commands
 
 from examples import counter
 from nyx_sessions import AbstractSession, SessionManager, modal_values
-from nyx_sessions.testing import InteractionResult
+from nyx_sessions.testing import InteractionResult, ManualClock
 from nyx_sessions.testing.http import HttpOfflineDiscord, InteractionSigner
 
 CALLBACK = "/interactions/{webhook_id}/{webhook_token}/callback"
@@ -200,3 +200,47 @@ async def test_healthz_and_a_graceful_shutdown_that_answers_what_is_in_flight() 
         await held.wait_answered(1)
         assert held.message is not None and held.message.content == "released"
         assert offline.statuses[held.id] == 200
+
+
+class Slow(AbstractSession[None]):
+    release: asyncio.Event
+
+    async def start(self) -> None:
+        view = discord.ui.View(timeout=None)
+        view.add_item(discord.ui.Button(label="go", custom_id=self.custom_id.push("go").build()))
+        assert self.start_interaction is not None
+        await self.start_interaction.response.send_message("ready", view=view)
+
+    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
+        await Slow.release.wait()
+        await interaction.edit_original_response(content="done at last")
+        return True
+
+
+async def test_the_managers_deferral_is_the_http_answer() -> None:
+    clock = ManualClock()
+    client = discord.Client(intents=discord.Intents.none())
+    tree = app_commands.CommandTree(client)
+    manager = SessionManager(client, clock=clock)
+    Slow.release = asyncio.Event()
+
+    @tree.command(description="Start a slow session")
+    async def slow(interaction: discord.Interaction[Any]) -> None:
+        await manager.start(Slow(interaction))
+
+    async with HttpOfflineDiscord(client, clock=clock) as offline:
+        alice = offline.add_member("alice")
+        started = await offline.slash_command(alice, "slow")
+        assert started.message is not None
+        click = await offline.click(alice, started.message, label="go", wait=False)
+        await asyncio.sleep(0.1)
+        await clock.advance(manager.defer_after + 0.1)  # the manager's watchdog defers
+        await click.wait_answered(2)
+        assert click.response is not None
+        assert click.response.type is discord.InteractionResponseType.deferred_message_update
+        assert offline.statuses[click.id] == 200
+        Slow.release.set()
+        await offline.wait_for_request(lambda r: r.method == "PATCH", timeout=2)
+        assert started.message.content == "done at last"
+        assert callbacks(offline, click) == [200]
+    await manager.aclose()
