@@ -1,4 +1,4 @@
-"""What the ready-made sessions share: reading custom ids, refusing, tidying messages."""
+"""What the ready-made sessions share: refusing an interaction, tidying a message."""
 
 from __future__ import annotations
 
@@ -7,32 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from ..codecs import StringIterator
-from ..errors import MalformedCustomIdError
-from ..inputs import custom_id_of
 from ..responders import answer_ephemeral
 
 if TYPE_CHECKING:
     from ..session import AbstractSession
 
-__all__ = ["edit_by_id", "read_tokens", "refuse"]
+__all__ = ["edit_by_id", "refuse"]
 
 _log = logging.getLogger("nyx_sessions")
-
-
-def read_tokens(
-    session: AbstractSession[Any], interaction: discord.Interaction[Any]
-) -> StringIterator:
-    """Return the tokens after the session id; none when the id is malformed.
-
-    Custom ids come from outside: a forged one with a bad escape reads as no tokens, so
-    that the handler answers "not valid" instead of failing.
-    """
-    try:
-        return session.manager.codec.create_iterator(custom_id_of(interaction))
-    except MalformedCustomIdError as error:
-        _log.info("Session %s got a malformed custom id: %s", session.id, error)
-        return StringIterator(())
 
 
 async def refuse(interaction: discord.Interaction[Any], text: str) -> bool:

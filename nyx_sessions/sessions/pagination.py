@@ -7,11 +7,13 @@ from typing import Any, ClassVar, TypedDict, cast
 
 import discord
 
+from ..actions import action
+from ..codecs import StringIterator
 from ..errors import SessionStateError
 from ..filters import OwnerOnly
-from ..inputs import modal_values
+from ..inputs import modal_values, select_values
 from ..session import AbstractSession
-from ._common import edit_by_id, read_tokens, refuse
+from ._common import edit_by_id, refuse
 
 __all__ = ["Page", "PageLike", "PageSource", "PaginationSession", "as_page"]
 
@@ -107,6 +109,7 @@ class PaginationSession(AbstractSession[int]):
     """The ephemeral answer to a page number that does not exist."""
     invalid_text: ClassVar[str] = "That button is no longer valid."
     """The ephemeral answer to a custom id this session does not know."""
+    unknown_action_message = invalid_text
     closable: ClassVar[bool] = True
     """Whether a "Close" button ends the session."""
 
@@ -191,7 +194,7 @@ class PaginationSession(AbstractSession[int]):
         view = discord.ui.View(timeout=None)
         jump = discord.ui.Button[discord.ui.View](
             label=f"{page + 1} / {last + 1}",
-            custom_id=self.custom_id.push("jump").build(),
+            custom_id=self.action_id("jump"),
             style=discord.ButtonStyle.primary,
             disabled=last == 0,
             row=0,
@@ -213,7 +216,7 @@ class PaginationSession(AbstractSession[int]):
             ]
             view.add_item(
                 discord.ui.Select(
-                    custom_id=self.custom_id.push("select").build(),
+                    custom_id=self.action_id("select"),
                     placeholder="Go to page",
                     options=options,
                     row=1,
@@ -223,7 +226,7 @@ class PaginationSession(AbstractSession[int]):
             view.add_item(
                 discord.ui.Button(
                     label="Close",
-                    custom_id=self.custom_id.push("close").build(),
+                    custom_id=self.action_id("close"),
                     style=discord.ButtonStyle.danger,
                     row=2,
                 )
@@ -235,46 +238,45 @@ class PaginationSession(AbstractSession[int]):
     async def start(self) -> None:
         """Send the first page."""
         page = as_page(await self.get_page(self.page))
-        await self.start_interaction.response.send_message(**self.render(page))
+        await self.reply(self.start_interaction, **self.render(page))
 
-    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
-        """Turn to the page a button names, open the jump modal, or close."""
-        tokens = read_tokens(self, interaction)
-        action = tokens.get_at(0)
-        if action == "go":
-            target = tokens.get_int_at(1, min_value=0, max_value=self.page_count - 1)
-            if target is None:
-                return await refuse(interaction, self.not_found_text)
-            return await self._show(interaction, target)
-        if action == "jump":
+    @action("go")
+    async def go(self, interaction: discord.Interaction[Any], target: str = "", *_: str) -> bool:
+        """Turn to the page a button names (a forged page is refused)."""
+        page = StringIterator([target]).get_int_at(0, min_value=0, max_value=self.page_count - 1)
+        if page is None:
+            return await refuse(interaction, self.not_found_text)
+        return await self._show(interaction, page)
+
+    @action("jump")
+    async def jump(self, interaction: discord.Interaction[Any]) -> bool:
+        """Open the jump modal; on its submit, turn to the page typed (1-based)."""
+        if interaction.type is not discord.InteractionType.modal_submit:
             await interaction.response.send_modal(self._jump_modal())
             return True
-        if action == "close" and self.closable:
-            await self.stop(result=self.page)  # runs once this handler returns
-            await interaction.response.edit_message(view=None)
-            self.data["tidied"] = True
-            return False
-        return await refuse(interaction, self.invalid_text)
+        number = _page_number(modal_values(interaction).get("page"), 1, self.page_count)
+        if number is None:
+            return await refuse(interaction, f"Enter a page number from 1 to {self.page_count}.")
+        return await self._show(interaction, number - 1)
 
-    async def handle_select_menu(self, interaction: discord.Interaction[Any]) -> bool:
+    @action("select")
+    async def select(self, interaction: discord.Interaction[Any]) -> bool:
         """Turn to the page picked in the select."""
-        if read_tokens(self, interaction).get_at(0) != "select":
-            return await refuse(interaction, self.invalid_text)
-        data: Any = interaction.data or {}
-        values = data.get("values") or []
+        values = select_values(interaction, str)
         target = _page_number(values[0] if values else None, 0, self.page_count - 1)
         if target is None:
             return await refuse(interaction, self.not_found_text)
         return await self._show(interaction, target)
 
-    async def handle_modal(self, interaction: discord.Interaction[Any]) -> bool:
-        """Turn to the page number typed in the jump modal (1-based)."""
-        if read_tokens(self, interaction).get_at(0) != "jump":
+    @action("close")
+    async def close(self, interaction: discord.Interaction[Any]) -> bool:
+        """Close the paginator, when it is closable."""
+        if not self.closable:
             return await refuse(interaction, self.invalid_text)
-        number = _page_number(modal_values(interaction).get("page"), 1, self.page_count)
-        if number is None:
-            return await refuse(interaction, f"Enter a page number from 1 to {self.page_count}.")
-        return await self._show(interaction, number - 1)
+        await self.stop(result=self.page)  # runs once this handler returns
+        await self.edit(interaction, view=None)
+        self.data["tidied"] = True
+        return False
 
     async def end(self) -> None:
         """Record the last page as the result; remove the components from the message."""
@@ -288,11 +290,7 @@ class PaginationSession(AbstractSession[int]):
         page = as_page(await self.get_page(target))
         self.data["page"] = target
         self.result = target
-        fields = self.render(page)
-        if interaction.response.is_done():  # a slow source: the manager deferred it
-            await interaction.edit_original_response(**fields)
-        else:
-            await interaction.response.edit_message(**fields)
+        await self.edit(interaction, **self.render(page))  # also after a deferral
         return True
 
     def _go_button(
@@ -301,12 +299,12 @@ class PaginationSession(AbstractSession[int]):
         # The target page travels in the id, so a click on an old copy of the message
         # goes where its button said; the name keeps the ids of one message distinct
         # when two buttons lead to the same page.
-        custom_id = self.custom_id.push("go").push(target).push(name).build()
+        custom_id = self.action_id("go", target, name)
         return discord.ui.Button(label=label, custom_id=custom_id, disabled=disabled, row=0)
 
     def _jump_modal(self) -> discord.ui.Modal:
         count = self.page_count
-        modal = discord.ui.Modal(title="Go to page", custom_id=self.custom_id.push("jump").build())
+        modal = discord.ui.Modal(title="Go to page", custom_id=self.action_id("jump"))
         modal.add_item(
             discord.ui.TextInput(
                 label=f"Page number (1-{count})",
