@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 from typing import TYPE_CHECKING, TypeVar
 
 import pytest
@@ -94,12 +95,21 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[RedisClusterServers]:
     """Three cluster primaries for the whole run (creating a cluster takes seconds)."""
-    cluster = RedisClusterServers(require_binary("redis-server"), require_binary("redis-cli"))
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.close()
+    binary, cli = require_binary("redis-server"), require_binary("redis-cli")
+    for attempt in range(3):  # a busy machine: a port taken meanwhile, a slow handshake
+        cluster = RedisClusterServers(binary, cli)
+        try:
+            cluster.start()
+        except (RuntimeError, subprocess.SubprocessError):
+            cluster.close()
+            if attempt == 2:
+                raise
+            continue
+        try:
+            yield cluster
+        finally:
+            cluster.close()
+        return
 
 
 @pytest.fixture

@@ -47,13 +47,13 @@ class RedisClusterServers:
     def running(self) -> bool:
         return all(node.running for node in self.nodes)
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         """Start the nodes (creating the cluster the first time); wait until it is ok."""
         for node in self.nodes:
             node.start()
         if not self._created:
             addresses = [f"{self.host}:{node.port}" for node in self.nodes]
-            subprocess.run(
+            created = subprocess.run(
                 [
                     self.cli,
                     "--cluster",
@@ -63,10 +63,13 @@ class RedisClusterServers:
                     "0",
                     "--cluster-yes",
                 ],
-                check=True,
                 capture_output=True,
+                text=True,
                 timeout=timeout,
+                check=False,
             )
+            if created.returncode != 0:
+                raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout[-500:]}")
             self._created = True
         give_up = time.monotonic() + timeout
         while not all(self._ok(node) for node in self.nodes):
