@@ -179,7 +179,47 @@ class Ending:
             self._scheduler.schedule(entry, record.deadline)
             await self._storage.release(entry.session_id)
             return
+        if await self.overtime(entry):
+            session, stop = entry.session, entry.stop_request
+            if stop is not None:  # the session ended itself in on_timeout()
+                entry.stop_request = None
+                await self.end_now(entry, *stop)
+                return
+            record.data, record.message_id = session.data, session.message_id
+            record.result = session.result
+            await self._storage.commit(record, release=True)
+            return
         await self.end_now(entry, EndCode.EXPIRED, None)
+
+    async def overtime(self, entry: LiveSession) -> bool:
+        """Ask a session whose deadline passed whether it goes on; if so, move the deadline.
+
+        Never past the hard deadline (``max_lifetime``). A failing ``on_timeout()`` is
+        logged, and the session expires.
+        """
+        session, record = entry.session, entry.record
+        assert session is not None
+        assert record is not None
+        now, hard = self._clock.now(), record.hard_deadline
+        if hard is not None and hard <= now:
+            return False
+        try:
+            goes_on = await session.on_timeout()
+        except Exception as error:
+            _log.exception(
+                "Session %s (%s) failed in on_timeout()", session.id, session.session_type
+            )
+            self._events.emit(SessionEvent.ERROR, session, None, error)
+            return False
+        if goes_on and entry.stop_request is None:
+            ttl = session.ttl
+            deadline = hard if ttl is None else self._clock.now() + ttl
+            if hard is not None and deadline is not None:
+                deadline = min(deadline, hard)
+            record.deadline = deadline
+            if deadline is not None:
+                self._scheduler.schedule(entry, deadline)
+        return goes_on
 
     async def gone_elsewhere(self, entry: LiveSession) -> None:
         """Forget a session whose record vanished: it ended, here or in another process."""

@@ -426,6 +426,11 @@ class SessionManager:
             entry.stop_request = (EndCode.ERROR, f"start() raised {type(error).__name__}")
         if interaction is not None and not interaction.response.is_done():
             await self._serving.answer(interaction, self.responder.acknowledge(interaction))
+        ttl = session.ttl
+        if started and ttl is not None and ttl != record.ttl:  # start() set its own
+            deadline, hard = self.clock.now() + ttl, record.hard_deadline
+            record.deadline = deadline if hard is None else min(deadline, hard)
+            self._scheduler.schedule(entry, record.deadline)
         if not self.keep_start_interaction:
             session.start_interaction = None  # ~1.6 KB a session; edit by message id
         try:

@@ -98,10 +98,14 @@ class Serving:
                     return
                 record.recent = (*record.recent[-(_RECENT_PER_SESSION - 1) :], interaction.id)
             if record.deadline is not None and record.deadline <= self._clock.now():
-                # Due but not yet expired (the timer or a claim is on its way): it is expired.
-                await self._ending.end_now(entry, EndCode.EXPIRED, None)
-                await self.missing(entry.session_id, interaction)
-                return
+                # Due but not yet expired (the timer or a claim is on its way): it is
+                # expired, unless on_timeout() says it goes on.
+                if not await self._ending.overtime(entry):
+                    await self._ending.end_now(entry, EndCode.EXPIRED, None)
+                if entry.stop_request is not None or session.end_code is not None:
+                    await self.settle(entry, release=True)
+                    await self.missing(entry.session_id, interaction)
+                    return
             if session.update_filter is not None and not await self._allowed(
                 entry, session, interaction
             ):
@@ -109,7 +113,7 @@ class Serving:
             if session.message_id is None and interaction.message is not None:
                 session.message_id = interaction.message.id
             refresh = await self._handle(session, interaction)
-            ttl = record.ttl
+            ttl = session.ttl  # a session may move it (a conversation's wait does)
             if refresh and ttl is not None and entry.stop_request is None:
                 deadline = self._clock.now() + ttl
                 hard = record.hard_deadline
