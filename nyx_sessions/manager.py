@@ -352,6 +352,10 @@ class SessionManager:
             raise SessionStateError(f"session {session.id} was started already")
         if session.id in self._live:
             raise SessionStateError(f"a session with id {session.id} is live already")
+        if self.store.persistent:
+            # A class the registry cannot restore works until the first restart: refuse
+            # it here, before anything is sent to Discord.
+            self.registry.check_startable(session)
         session.manager = self
         interaction = session.start_interaction
         start_filter = session.start_filter

@@ -68,3 +68,30 @@ async def test_a_memory_manager_starts_unregistered_classes(offline: OfflineDisc
     async with SessionManager(offline.client) as manager:
         session = await note(offline, Note)
         assert await manager.start(session)
+
+
+async def test_manager_start_refuses_before_anything_is_sent(
+    offline_discord: OfflineDiscord, redis_url: str
+) -> None:
+    from nyx_sessions.stores.redis import RedisStore
+
+    offline = offline_discord
+    store = RedisStore.from_url(redis_url)
+    manager = SessionManager(offline.client, store=store)
+    try:
+        alice = offline.add_member("alice")
+        command = await offline.slash_command(alice, "note", wait=False)
+        session = Note(command.interaction)
+        sent_before = len(offline.requests)
+        with pytest.raises(SessionTypeNotRegisteredError, match=r"register\(Note\)"):
+            await manager.start(session)
+        assert offline.requests[sent_before:] == []  # Discord heard nothing
+        assert not command.answered
+        assert await manager.active() == {}
+
+        manager.register(Note)  # the fix the error names
+        assert await manager.start(session)
+        assert (await command.wait_message()).content == "note"
+    finally:
+        await manager.aclose()
+        await store.aclose()
