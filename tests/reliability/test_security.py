@@ -355,6 +355,7 @@ async def test_a_rejected_start_leaves_no_session(offline: OfflineDiscord, bot: 
         session_type = "reliability.alice-only"
         start_filter = UserIn(alice.id)
 
+    bot.manager.register(AliceOnly)  # a persistent store starts registered classes only
     command = await offline.slash_command(mallory, "x", client=bot.client, wait=False)
     session = AliceOnly(command.interaction)
     assert await bot.manager.start(session) is False
