@@ -175,9 +175,11 @@ async def test_healthz_and_a_graceful_shutdown_that_answers_what_is_in_flight() 
     client = discord.Client(intents=discord.Intents.none())
     tree = app_commands.CommandTree(client)
     release = asyncio.Event()
+    started = asyncio.Event()
 
     @tree.command(description="Wait for a signal")
     async def hold(interaction: discord.Interaction[Any]) -> None:
+        started.set()
         await release.wait()
         await interaction.response.send_message("released")
 
@@ -188,7 +190,7 @@ async def test_healthz_and_a_graceful_shutdown_that_answers_what_is_in_flight() 
             async with http.get(health) as r:
                 assert r.status == 200
             held = await offline.slash_command(alice, "hold", wait=False)
-            await asyncio.sleep(0.05)
+            await asyncio.wait_for(started.wait(), 30)  # in flight, however busy the machine
             closing = asyncio.create_task(offline.logout(client))
             await asyncio.sleep(0.2)
             assert not closing.done()  # waiting for the interaction in flight
