@@ -9,6 +9,7 @@ A test that answers twice on purpose (to test the refusal) says so with
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -49,6 +50,13 @@ def answered_at_most_once(
         return
     twice = {interaction_id: n for interaction_id, n in posts.items() if n > 1}
     assert not twice, f"interactions answered more than once (callback POSTs): {twice}"
+
+
+@pytest.fixture(autouse=True)
+def collected() -> Iterator[None]:
+    """Collect garbage after every test, so that a leaked socket fails the test that leaked it."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

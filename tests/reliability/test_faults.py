@@ -615,3 +615,4 @@ async def test_a_burst_on_many_sessions_is_served_not_refused(
     finally:
         await manager.aclose()
         await store.aclose()
+        await own.aclose()  # borrowed by the store: closed by its owner
