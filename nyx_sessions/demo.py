@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from . import AbstractSession, EndCode, OwnerOnly, SessionEndData, SessionEvent, SessionManager
+from . import (
+    AbstractSession,
+    EndCode,
+    OwnerOnly,
+    SessionEndData,
+    SessionEvent,
+    SessionManager,
+    action,
+    select_values,
+)
 from .sessions import ChoiceField, FormSession, PaginationSession, TextField
 from .testing import ManualClock, OfflineDiscord
 
@@ -32,33 +41,29 @@ class Counter(AbstractSession[int]):
 
     async def start(self) -> None:
         self.data["count"] = 0
-        assert self.start_interaction is not None
-        await self.start_interaction.response.send_message("Count: 0", view=self._view())
+        await self.reply(self.start_interaction, "Count: 0", view=self._view())
 
     def _view(self) -> discord.ui.View:
         view = discord.ui.View(timeout=None)
-        view.add_item(discord.ui.Button(label="+1", custom_id=self.custom_id.push("inc").build()))
+        view.add_item(discord.ui.Button(label="+1", custom_id=self.action_id("inc")))
         view.add_item(
             discord.ui.Button(
-                label="Done",
-                style=discord.ButtonStyle.success,
-                custom_id=self.custom_id.push("done").build(),
+                label="Done", style=discord.ButtonStyle.success, custom_id=self.action_id("done")
             )
         )
         return view
 
-    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
-        assert self.manager is not None
-        action = self.manager.codec.create_iterator(_custom_id(interaction)).get_at(0)
-        if action == "done":
-            await interaction.response.edit_message(
-                content=f"Final count: {self.data['count']}", view=None
-            )
-            await self.stop(result=self.data["count"])
-            return False
+    @action("inc")
+    async def inc(self, interaction: discord.Interaction[Any]) -> bool:
         self.data["count"] += 1
-        await interaction.response.edit_message(content=f"Count: {self.data['count']}")
+        await self.edit(interaction, content=f"Count: {self.data['count']}")
         return True
+
+    @action("done")
+    async def done(self, interaction: discord.Interaction[Any]) -> bool:
+        await self.edit(interaction, content=f"Final count: {self.data['count']}", view=None)
+        await self.stop(result=self.data["count"])
+        return False
 
 
 class LunchPoll(AbstractSession[dict[str, int]]):
@@ -69,8 +74,7 @@ class LunchPoll(AbstractSession[dict[str, int]]):
 
     async def start(self) -> None:
         self.data["votes"] = {}
-        assert self.start_interaction is not None
-        await self.start_interaction.response.send_message(self._content(), view=self._view())
+        await self.reply(self.start_interaction, self._content(), view=self._view())
 
     def _tally(self) -> dict[str, int]:
         counts = collections.Counter(self.data["votes"].values())
@@ -85,30 +89,27 @@ class LunchPoll(AbstractSession[dict[str, int]]):
         view.add_item(
             discord.ui.Select(
                 placeholder="Pick lunch",
-                custom_id=self.custom_id.push("vote").build(),
+                custom_id=self.action_id("vote"),
                 options=[discord.SelectOption(label=c.title(), value=c) for c in self.choices],
             )
         )
-        view.add_item(
-            discord.ui.Button(label="Close vote", custom_id=self.custom_id.push("close").build())
-        )
+        view.add_item(discord.ui.Button(label="Close vote", custom_id=self.action_id("close")))
         return view
 
-    async def handle_select_menu(self, interaction: discord.Interaction[Any]) -> bool:
-        data: Any = interaction.data
-        self.data["votes"][str(interaction.user.id)] = data["values"][0]
-        await interaction.response.edit_message(content=self._content())
+    @action("vote")
+    async def vote(self, interaction: discord.Interaction[Any]) -> bool:
+        self.data["votes"][str(interaction.user.id)] = select_values(interaction, str)[0]
+        await self.edit(interaction, content=self._content())
         return True
 
-    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
+    @action("close")
+    async def close(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id != self.owner_id:
-            await interaction.response.send_message(
-                "Only the person who opened the vote can close it.", ephemeral=True
+            await self.reply(
+                interaction, "Only the person who opened the vote can close it.", ephemeral=True
             )
             return False
-        await interaction.response.edit_message(
-            content=f"Vote closed. {self._content()}", view=None
-        )
+        await self.edit(interaction, content=f"Vote closed. {self._content()}", view=None)
         await self.stop(result=self._tally())
         return False
 
@@ -120,38 +121,46 @@ class Confirm(AbstractSession[bool]):
     update_filter = OwnerOnly()
 
     async def start(self) -> None:
-        assert self.start_interaction is not None
-        await self.start_interaction.response.send_message(
-            "Delete the old logs?", view=self._view(disabled=False)
+        await self.reply(
+            self.start_interaction, "Delete the old logs?", view=self._view(disabled=False)
         )
 
     def _view(self, *, disabled: bool) -> discord.ui.View:
         view = discord.ui.View(timeout=None)
-        for label, style in (("Yes", discord.ButtonStyle.danger), ("No", None)):
+        for label, style in (
+            ("Yes", discord.ButtonStyle.danger),
+            ("No", discord.ButtonStyle.secondary),
+        ):
             view.add_item(
                 discord.ui.Button(
                     label=label,
-                    style=style or discord.ButtonStyle.secondary,
+                    style=style,
                     disabled=disabled,
-                    custom_id=self.custom_id.push(label.lower()).build(),
+                    custom_id=self.action_id(label.lower()),
                 )
             )
         return view
 
-    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
-        assert self.manager is not None
-        answer = self.manager.codec.create_iterator(_custom_id(interaction)).get_at(0) == "yes"
-        await interaction.response.edit_message(
-            content="Deleted." if answer else "Kept.", view=None
-        )
+    @action("yes")
+    async def yes(self, interaction: discord.Interaction[Any]) -> bool:
+        return await self._answer(interaction, True)
+
+    @action("no")
+    async def no(self, interaction: discord.Interaction[Any]) -> bool:
+        return await self._answer(interaction, False)
+
+    async def _answer(self, interaction: discord.Interaction[Any], answer: bool) -> bool:
+        await self.edit(interaction, content="Deleted." if answer else "Kept.", view=None)
         await self.stop(result=answer)
         return False
 
     async def end(self) -> None:
         if self.end_code is EndCode.EXPIRED and self.message is not None:
             # By message id: works long after the 15-minute interaction token is gone.
-            await self.message.edit(
-                content="Delete the old logs? (no answer, expired)", view=self._view(disabled=True)
+            await self.edit(
+                None,
+                content="Delete the old logs? (no answer, expired)",
+                view=self._view(disabled=True),
             )
 
 
@@ -177,11 +186,6 @@ class PizzaOrder(FormSession[dict[str, Any]]):
         TextField("count", "How many pizzas", validate=_whole_number, convert=int),
         ChoiceField("size", "Size", options=["small", "medium", "large"]),
     )
-
-
-def _custom_id(interaction: discord.Interaction[Any]) -> str:
-    data: Any = interaction.data
-    return str(data["custom_id"])
 
 
 class Transcript:
@@ -355,7 +359,7 @@ async def run_demo(console: Console) -> dict[str, Any]:
             show.action(bob, f"clicks [ {button.get('label') or label} ]")
             show.result(await offline.click(bob, command.message, custom_id=button["custom_id"]))
         show.action(bob, "clicks a forged button naming page 99")
-        forged = paginator.custom_id.push("go").push(99).push("next").build()
+        forged = paginator.action_id("go", 99, "next")
         payload = offline.make_interaction_payload(
             bob,
             discord.InteractionType.component,
