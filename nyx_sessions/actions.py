@@ -17,7 +17,7 @@ __all__ = ["ACTION_ATTRIBUTE", "action", "collect_actions"]
 ACTION_ATTRIBUTE = "__nyx_action__"
 """The attribute that :func:`action` sets on the function it marks."""
 
-HandlerT = TypeVar("HandlerT", bound=Callable[..., Awaitable[bool]])
+HandlerT = TypeVar("HandlerT", bound=Callable[..., Awaitable[bool | None]])
 
 
 def action(name: str) -> Callable[[HandlerT], HandlerT]:
@@ -25,8 +25,9 @@ def action(name: str) -> Callable[[HandlerT], HandlerT]:
 
     The method is called as ``await method(interaction, *tokens)`` for every component
     or modal interaction whose custom id names ``name`` first after the session id
-    (build one with :meth:`AbstractSession.action_id`), and returns True to refresh the
-    session's TTL.
+    (build one with :meth:`AbstractSession.action_id`). Returning nothing (None) or True
+    refreshes the session's TTL, as every interaction restarts a ``discord.ui.View``'s
+    timeout; returning False leaves the deadline where it is.
 
     Parameters
     ----------
@@ -38,9 +39,8 @@ def action(name: str) -> Callable[[HandlerT], HandlerT]:
     --------
     >>> class Pager(AbstractSession[None]):  # doctest: +SKIP
     ...     @action("page")
-    ...     async def page(self, interaction: discord.Interaction, number: str) -> bool:
+    ...     async def page(self, interaction: discord.Interaction, number: str) -> None:
     ...         await self.edit(interaction, content=f"page {number}")
-    ...         return True
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"invalid action name {name!r}: use a non-empty string")

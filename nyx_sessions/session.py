@@ -550,8 +550,9 @@ class AbstractSession(ABC, Generic[ResultT]):
     async def dispatch_action(self, interaction: discord.Interaction[Any]) -> bool:
         """Call the :func:`~nyx_sessions.action` that ``interaction``'s custom id names.
 
-        The tokens after the action's name are its arguments. An id that names no action
-        of the session is answered with :attr:`unknown_action_message` (ephemeral) and
+        The tokens after the action's name are its arguments. Returns False when the
+        action returned False, True when it returned True or nothing. An id that names no
+        action of the session is answered with :attr:`unknown_action_message` (ephemeral) and
         logged.
         """
         custom_id = custom_id_of(interaction)
@@ -572,8 +573,8 @@ class AbstractSession(ABC, Generic[ResultT]):
             )
             await answer_ephemeral(interaction, self.unknown_action_message)
             return False
-        handled: bool = await getattr(self, method)(interaction, *tokens[1:])
-        return handled
+        handled: bool | None = await getattr(self, method)(interaction, *tokens[1:])
+        return handled is not False
 
     async def end(self) -> None:
         """Run when the session ends, for any reason; :attr:`end_code` tells which."""

@@ -171,6 +171,42 @@ async def test_overriding_handle_button_keeps_working(
     assert message.content == "handled by hand"
 
 
+class Idle(AbstractSession[None]):
+    ttl = 10
+
+    async def start(self) -> None:
+        view = discord.ui.View(timeout=None)
+        view.add_item(discord.ui.Button(label="touch", custom_id=self.action_id("touch")))
+        view.add_item(discord.ui.Button(label="peek", custom_id=self.action_id("peek")))
+        await self.reply(self.start_interaction, "idle", view=view)
+
+    @action("touch")
+    async def touch(self, interaction: Interaction) -> None:
+        await self.edit(interaction, content="touched")
+
+    @action("peek")
+    async def peek(self, interaction: Interaction) -> bool:
+        await self.edit(interaction, content="peeked")
+        return False
+
+
+async def test_an_action_returning_nothing_refreshes_the_ttl_and_false_does_not(
+    offline: OfflineDiscord, manager: SessionManager, clock: ManualClock
+) -> None:
+    alice = offline.add_member("alice")
+    session, message = await start(offline, manager, Idle, alice)
+    await clock.advance(6)
+    await offline.click(alice, message, label="touch")  # deadline 6 + 10 = 16
+    assert message.content == "touched"
+    await clock.advance(7)  # 13 s: past the first deadline, inside the refreshed one
+    assert not session.end_promise.done()
+    await offline.click(alice, message, label="peek")  # False: the deadline stays at 16
+    assert message.content == "peeked"
+    await clock.advance(4)  # 17 s
+    end = await asyncio.wait_for(session.end_promise, 1)
+    assert end.code is EndCode.EXPIRED
+
+
 def test_actions_are_inherited_overridden_and_unique() -> None:
     class Base(AbstractSession[None]):
         async def start(self) -> None: ...
