@@ -23,7 +23,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from nyx_sessions import AbstractSession, Clock, EndCode, OwnerOnly, SessionManager
+from nyx_sessions import AbstractSession, Clock, EndCode, OwnerOnly, SessionManager, action
 
 
 class Counter(AbstractSession[int]):
@@ -35,33 +35,27 @@ class Counter(AbstractSession[int]):
 
     def view(self) -> discord.ui.View:
         view = discord.ui.View(timeout=None)
-        view.add_item(discord.ui.Button(label="+1", custom_id=self.custom_id.push("inc").build()))
-        view.add_item(
-            discord.ui.Button(label="Done", custom_id=self.custom_id.push("done").build())
-        )
+        view.add_item(discord.ui.Button(label="+1", custom_id=self.action_id("inc")))
+        view.add_item(discord.ui.Button(label="Done", custom_id=self.action_id("done")))
         return view
 
     async def start(self) -> None:
         self.data["count"] = 0
-        assert self.start_interaction is not None
-        await self.start_interaction.response.send_message("Count: 0", view=self.view())
+        await self.reply(self.start_interaction, "Count: 0", view=self.view())
         # Over HTTP the first response is the body of Discord's request, so the message id
         # is not in its answer: ask for it, so that end() can edit the message by id
         # from any worker, after the interaction token is gone.
         self.message_id = (await self.start_interaction.original_response()).id
 
-    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
-        assert self.manager is not None
-        data: Any = interaction.data
-        if self.manager.codec.create_iterator(data["custom_id"]).get_at(0) == "done":
-            await interaction.response.edit_message(
-                content=f"Final count: {self.data['count']}", view=None
-            )
-            await self.stop(result=self.data["count"])
-            return False
+    @action("inc")
+    async def inc(self, interaction: discord.Interaction[Any]) -> None:
         self.data["count"] += 1
-        await interaction.response.edit_message(content=f"Count: {self.data['count']}")
-        return True
+        await self.edit(interaction, content=f"Count: {self.data['count']}")
+
+    @action("done")
+    async def done(self, interaction: discord.Interaction[Any]) -> None:
+        await self.edit(interaction, content=f"Final count: {self.data['count']}", view=None)
+        await self.stop(result=self.data["count"])
 
     async def end(self) -> None:
         self.result = self.data["count"]

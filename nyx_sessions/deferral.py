@@ -14,7 +14,9 @@ refused, failed, try again) and the deferral of a handler still running near the
   waits inside one of ``discord.InteractionResponse``'s coroutine methods, its answer
   is in flight, and the deferral waits for that call to finish instead of posting.
 - Every interaction is watched from the moment it is taken, with the same delay, so
-  their deadlines come in order: a FIFO and one timer serve them all. On a saturated
+  their deadlines come in order: a FIFO and one timer serve them all. A served
+  interaction is released from its place in the FIFO at once, so that it is freed as
+  soon as it is served rather than ``delay`` seconds after it came. On a saturated
   loop that timer fires late; so an interaction whose turn comes ``delay`` seconds or
   more after it was taken is deferred at once, before its handler runs.
 """
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from .routing import LiveSession
     from .tasks import Tasks
 
-__all__ = ["Deferral", "answer_in_flight"]
+__all__ = ["Deferral", "Watch", "answer_in_flight"]
 
 _log = logging.getLogger("nyx_sessions")
 
@@ -63,6 +65,27 @@ def answer_in_flight(task: asyncio.Task[Any] | None) -> bool:
             return True
         awaited = awaited.cr_await
     return False
+
+
+class Watch:
+    """An interaction in the deferral's FIFO; :meth:`release` once it needs no deferral."""
+
+    __slots__ = ("deadline", "entry", "interaction")
+
+    def __init__(
+        self, deadline: float, interaction: discord.Interaction[Any], entry: LiveSession
+    ) -> None:
+        self.deadline = deadline
+        self.interaction: discord.Interaction[Any] | None = interaction
+        self.entry: LiveSession | None = entry
+
+    def release(self) -> None:
+        """Stop watching: the interaction was served (answered by now) or is not ours."""
+        self.interaction = None
+        self.entry = None
+
+    def __repr__(self) -> str:
+        return f"<Watch {self.interaction.id if self.interaction else None} at {self.deadline}>"
 
 
 class Deferral:
@@ -102,7 +125,7 @@ class Deferral:
         self._delay = delay
         self._defer = defer
         self._tasks = tasks
-        self._pending: deque[tuple[float, discord.Interaction[Any], LiveSession]] = deque()
+        self._pending: deque[Watch] = deque()
         self._handle: TimerHandle | None = None
         self._answering: dict[int, asyncio.Future[None]] = {}
         # Interactions the manager has answered (or tried to: Discord may have refused
@@ -127,22 +150,27 @@ class Deferral:
             del answering[interaction.id]
             done.set_result(None)
 
-    def watch(self, interaction: discord.Interaction[Any], entry: LiveSession) -> None:
+    def watch(self, interaction: discord.Interaction[Any], entry: LiveSession) -> Watch:
         """Defer ``interaction``, served on ``entry``, if nothing answers it in time."""
-        self._pending.append((self._clock.now() + self._delay, interaction, entry))
+        watch = Watch(self._clock.now() + self._delay, interaction, entry)
+        self._pending.append(watch)
         if self._handle is None:
             self._handle = self._clock.call_later(self._delay, self._fire)
+        return watch
 
     def _fire(self) -> None:
         self._handle = None
         now = self._clock.now()
         pending = self._pending
-        while pending and pending[0][0] <= now:
-            _, interaction, entry = pending.popleft()
+        while pending and pending[0].deadline <= now:
+            watch = pending.popleft()
+            interaction, entry = watch.interaction, watch.entry
+            if interaction is None or entry is None:
+                continue  # served already
             if not interaction.response.is_done() and interaction.id not in self._replied:
                 self._start_deferral(interaction, entry)
         if pending:
-            self._handle = self._clock.call_later(pending[0][0] - now, self._fire)
+            self._handle = self._clock.call_later(pending[0].deadline - now, self._fire)
 
     def _start_deferral(self, interaction: discord.Interaction[Any], entry: LiveSession) -> None:
         _log.debug("Deferring interaction %s before Discord's 3-second limit", interaction.id)
@@ -172,12 +200,18 @@ class Deferral:
 
     def forget(self, interaction: discord.Interaction[Any]) -> None:
         """Stop watching ``interaction``: it is another process's to answer."""
-        self._pending = deque(p for p in self._pending if p[1] is not interaction)
+        for watch in self._pending:
+            if watch.interaction is interaction:
+                watch.release()
 
     def unanswered(self) -> list[discord.Interaction[Any]]:
         """Return the watched interactions that are still unanswered."""
         replied = self._replied
-        return [i for _, i, _ in self._pending if not i.response.is_done() and i.id not in replied]
+        return [
+            i
+            for i in (watch.interaction for watch in self._pending)
+            if i is not None and not i.response.is_done() and i.id not in replied
+        ]
 
     def close(self) -> None:
         """Stop watching; deferrals already on their way finish on their own."""

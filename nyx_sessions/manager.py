@@ -345,6 +345,14 @@ class SessionManager:
         bool
             True when the session started; False when its start filter refused it or
             its ``start()`` failed (its end promise says which).
+
+        Raises
+        ------
+        SessionStateError
+            The session was started already, or has a start filter but comes from a
+            prefix command (a filter checks the start interaction, and there is none).
+        SessionTypeNotRegisteredError
+            With a persistent store: the manager cannot restore the session's class.
         """
         self._check_open()
         await self._ensure_open()
@@ -356,9 +364,17 @@ class SessionManager:
             # A class the registry cannot restore works until the first restart: refuse
             # it here, before anything is sent to Discord.
             self.registry.check_startable(session)
-        session.manager = self
         interaction = session.start_interaction
         start_filter = session.start_filter
+        if start_filter is not None and interaction is None:
+            # Filters check an interaction; skipping one quietly would let anyone start it.
+            raise SessionStateError(
+                f"session {session.id} ({session.session_type}) has a start filter, which "
+                "checks the start interaction, but comes from a prefix command, which has "
+                "none: check who may start it in the command instead (commands.check, "
+                "commands.guild_only, ...), or start it from a slash command"
+            )
+        session.manager = self
         if start_filter is not None and interaction is not None:
             try:
                 allowed = await start_filter.check(session, interaction)
@@ -506,9 +522,10 @@ class SessionManager:
             _log.debug("Interaction %s was delivered twice; serving it once", interaction.id)
             return True
         entry = self._routing.entry(session_id)
-        self._queues.submit(entry, Click(interaction, self.clock.now()))
+        click = Click(interaction, self.clock.now())
+        self._queues.submit(entry, click)
         if not interaction.response.is_done():
-            self._deferral.watch(interaction, entry)
+            click.watch = self._deferral.watch(interaction, entry)
         return True
 
     async def update(self, interaction: discord.Interaction[Any]) -> bool:
@@ -534,9 +551,10 @@ class SessionManager:
             return True
         entry = self._routing.entry(session_id)
         done = asyncio.get_running_loop().create_future()
-        self._queues.submit(entry, Click(interaction, self.clock.now(), done))
+        click = Click(interaction, self.clock.now(), done)
+        self._queues.submit(entry, click)
         if not done.done():
-            self._deferral.watch(interaction, entry)
+            click.watch = self._deferral.watch(interaction, entry)
             await done
         return True
 

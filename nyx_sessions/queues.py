@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     import discord
 
+    from .deferral import Watch
     from .end import EndCode
     from .routing import LiveSession
     from .tasks import Tasks
@@ -48,9 +49,13 @@ class Worker(Protocol):
 
 
 class Click:
-    """Queue item: an interaction for the session; ``done`` resolves once it was served."""
+    """Queue item: an interaction for the session; ``done`` resolves once it was served.
 
-    __slots__ = ("done", "interaction", "taken_at")
+    ``watch`` is the interaction's place in the deferral's FIFO, released once it was
+    served (which answers it), so that the interaction is freed then.
+    """
+
+    __slots__ = ("done", "interaction", "taken_at", "watch")
 
     def __init__(
         self,
@@ -61,6 +66,7 @@ class Click:
         self.interaction: discord.Interaction[Any] | None = interaction
         self.taken_at = taken_at
         self.done = done
+        self.watch: Watch | None = None
 
     async def run(self, worker: Worker, entry: LiveSession) -> None:
         """Serve the interaction."""
@@ -68,6 +74,8 @@ class Click:
         entry.serving = self.interaction
         try:
             await worker.serve(entry, self.interaction, self.taken_at)
+            if self.watch is not None:
+                self.watch.release()
         finally:
             entry.serving = None
             self.release()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import Any, TypeVar
 
@@ -353,6 +354,22 @@ async def test_a_slow_handler_is_deferred_in_time(offline: OfflineDiscord) -> No
     )
     assert offline.messages[-1].content == "late but fine"
     await manager.aclose()
+
+
+async def test_a_served_click_is_not_held_for_the_deferral_window(
+    offline: OfflineDiscord, manager: SessionManager
+) -> None:
+    # The deferral watches every click for defer_after seconds; once a click has been
+    # served it lets go of it at once, so busy bots do not keep seconds of interactions
+    # (and the objects discord.py hangs on them) alive for the collector.
+    alice = offline.add_member("alice")
+    await start(offline, manager, Probe, alice)
+    clicks = [await offline.click(alice, offline.messages[-1], label="go") for _ in range(3)]
+    for click in clicks:
+        assert click.answered
+        # Held by the offline kit's record of it and its own response object only.
+        holders = {type(r).__name__ for r in gc.get_referrers(click.interaction)}
+        assert holders == {"InteractionResult", "InteractionResponse"}, holders
 
 
 class AbstractSessionWithEdit(Probe):

@@ -9,7 +9,14 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from nyx_sessions import AbstractSession, OwnerOnly, SessionManager, action
+from nyx_sessions import (
+    AbstractSession,
+    GuildOnly,
+    OwnerOnly,
+    SessionManager,
+    SessionStateError,
+    action,
+)
 from nyx_sessions.testing import ManualClock, OfflineDiscord
 from nyx_sessions.testing.redis_server import RedisServerMissingError, RedisServerProcess
 
@@ -98,6 +105,29 @@ async def test_prefix_commands_start_sessions_from_a_context(bot: commands.Bot) 
         refused = await offline.click(bob, message, label="+1")
         assert refused.ephemeral
         assert message.content == "1"
+    await manager.aclose()
+
+
+async def test_a_start_filter_is_never_skipped_for_a_prefix_command(bot: commands.Bot) -> None:
+    # A filter checks the start interaction; a prefix command has none. Starting such a
+    # session fails loudly, before anything is sent, rather than letting anyone start it.
+    manager = SessionManager(bot)
+
+    class ServerOnly(Counter):
+        start_filter = GuildOnly()
+
+    @bot.command(name="guarded")
+    async def guarded(ctx: commands.Context[Any]) -> None:
+        await manager.start(ServerOnly(ctx))
+
+    async with OfflineDiscord(bot) as offline:
+        alice = offline.add_member("alice")
+        with pytest.raises(commands.CommandInvokeError, match="has a start filter") as raised:
+            await offline.message_command(alice, "!guarded")
+        assert isinstance(raised.value.original, SessionStateError)
+        assert "commands.check" in str(raised.value.original)
+        assert offline.messages == []
+        assert len(manager) == 0
     await manager.aclose()
 
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 from typing import TYPE_CHECKING, Any
 
 import discord
+import orjson
 from aiohttp import web
 
 from nyx_sessions.http.bridge import FirstResponseAdapter, parse_interaction, use_adapter
@@ -37,6 +37,7 @@ __all__ = ["INTERACTIONS_APP", "InteractionsApp", "create_app"]
 _log = logging.getLogger("nyx_sessions.http")
 
 _PING = 1
+_PONG = b'{"type":1}'
 _AUTOCOMPLETE = 4
 
 
@@ -90,6 +91,7 @@ class InteractionsApp:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._deferrals: set[asyncio.Task[None]] = set()
         self.app = web.Application(client_max_size=max_body_size)
         self.app[INTERACTIONS_APP] = self
         self.app.router.add_post(path, self._handle)
@@ -143,13 +145,13 @@ class InteractionsApp:
         if not self.verifier.verify(request.headers, body):
             return web.Response(status=401, text="invalid request signature")
         try:
-            payload = json.loads(body)
+            payload = orjson.loads(body)
             kind = int(payload["type"])
             interaction_id = 0 if kind == _PING else int(payload["id"])
         except (ValueError, TypeError, KeyError):
             return web.Response(status=400, text="malformed interaction")
         if kind == _PING:
-            return web.json_response({"type": 1})
+            return web.Response(body=_PONG, content_type="application/json")
         self._in_flight += 1
         self._idle.clear()
         try:
@@ -192,42 +194,49 @@ class InteractionsApp:
     async def _first_answer(
         self, interaction: discord.Interaction[Any], pending: PendingAnswer
     ) -> Answer | None:
-        if not pending.answer.done():
-            # asyncio.wait leaves the future alone on time-out: the answer may still come.
-            await asyncio.wait((pending.answer,), timeout=self.answer_within)
-        if pending.answer.done():
-            return pending.answer.result()
-        late = asyncio.create_task(
-            self._defer(interaction), name=f"nyx-sessions-http-defer-{interaction.id}"
+        # One timer an interaction: a bot that has not answered in time gets deferred.
+        late = asyncio.get_running_loop().call_later(
+            self.answer_within, self._start_deferral, interaction, pending
         )
-        await asyncio.wait((late, pending.answer), return_when=asyncio.FIRST_COMPLETED)
-        if pending.answer.done():
-            # The deferral finishes once the answer has been sent (see the bridge).
-            late.add_done_callback(_log_failure)
-            return pending.answer.result()
-        _log.error(
-            "interaction %s was answered outside the endpoint's context; it gets no body",
-            interaction.id,
-        )
-        return None
+        try:
+            return await pending.answer
+        finally:
+            late.cancel()
 
-    async def _defer(self, interaction: discord.Interaction[Any]) -> None:
+    def _start_deferral(
+        self, interaction: discord.Interaction[Any], pending: PendingAnswer
+    ) -> None:
+        task = asyncio.create_task(
+            self._defer(interaction, pending), name=f"nyx-sessions-http-defer-{interaction.id}"
+        )
+        self._deferrals.add(task)
+        task.add_done_callback(self._deferral_done)
+
+    async def _defer(self, interaction: discord.Interaction[Any], pending: PendingAnswer) -> None:
         _log.warning(
             "interaction %s unanswered after %ss: deferring it", interaction.id, self.answer_within
         )
-        with contextlib.suppress(discord.InteractionResponded):
+        try:
             if interaction.type.value == _AUTOCOMPLETE:
                 await interaction.response.autocomplete([])
             else:
                 await interaction.response.defer()
+        except discord.InteractionResponded:
+            pass
+        finally:
+            if not pending.answer.done():
+                # Answered by REST from outside the endpoint's context, or the deferral
+                # failed: either way there is nothing to send back.
+                _log.error("interaction %s was not answered through the endpoint", interaction.id)
+                pending.answer.set_result(None)
+
+    def _deferral_done(self, task: asyncio.Task[None]) -> None:
+        self._deferrals.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("deferring an interaction failed", exc_info=task.exception())
 
     def __repr__(self) -> str:
         return f"<InteractionsApp path={self.path!r} in_flight={self._in_flight}>"
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        _log.error("deferring an interaction failed", exc_info=task.exception())
 
 
 INTERACTIONS_APP = web.AppKey("nyx_sessions.http.InteractionsApp", InteractionsApp)

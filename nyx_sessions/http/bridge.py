@@ -28,10 +28,10 @@ code running outside the endpoint's context keeps discord.py's own adapter.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import TYPE_CHECKING, Any
 
 import discord
+import orjson
 from aiohttp import BytesPayload, MultipartWriter
 from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
@@ -65,7 +65,7 @@ class Answer:
         if params.multipart:
             # multipart holds payload_json and the files; files are read now, as the
             # caller closes them when the callback returns.
-            payload = json.loads(str(params.multipart[0]["value"]))
+            payload = orjson.loads(str(params.multipart[0]["value"]))
             writer = MultipartWriter("form-data")
             for field in params.multipart:
                 value = field["value"]
@@ -85,7 +85,7 @@ class Answer:
             self.body: bytes | MultipartWriter = writer
             self.content_type = writer.content_type
         else:
-            self.body = json.dumps(payload, separators=(",", ":")).encode()
+            self.body = orjson.dumps(payload)
             self.content_type = "application/json"
         self.callback_type = int(payload.get("type", 0))
         self.flags = int((payload.get("data") or {}).get("flags") or 0)
@@ -101,7 +101,8 @@ class PendingAnswer:
 
     def __init__(self, interaction_type: int) -> None:
         self.interaction_type = interaction_type
-        self.answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        # None: the interaction was answered some other way; the endpoint sends no body.
+        self.answer: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
         self.sent = asyncio.Event()
 
     def __repr__(self) -> str:

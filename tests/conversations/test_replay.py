@@ -26,9 +26,10 @@ async def start(offline: OfflineDiscord, process: Process, user: OfflineUser, cl
 
 
 async def idle(process: Process) -> None:
-    """Wait until the process has committed what it served (its queues are empty)."""
+    """Wait until the process has committed what it served and told its listeners."""
     for _ in range(500):
         if not any(entry.busy for entry in process.manager._live.values()):
+            await process.manager._events.drain()  # END listeners run in tasks of their own
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the manager stayed busy")
