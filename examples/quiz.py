@@ -52,7 +52,7 @@ class Quiz(ConversationSession[int]):
             view = discord.ui.View(timeout=None)
             for index, choice in enumerate(question.choices):
                 # The question travels in the action: a late click on an old one is refused.
-                custom_id = self.custom_id.push(f"q{number}").push(index).build()
+                custom_id = self.action_id(f"q{number}", index)
                 view.add_item(discord.ui.Button(label=choice, custom_id=custom_id))
             if number == 0:
                 await answer.response.send_message(text, view=view)

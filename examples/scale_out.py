@@ -22,7 +22,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from nyx_sessions import AbstractSession, Clock, EndCode, OwnerOnly, SessionManager
+from nyx_sessions import AbstractSession, Clock, EndCode, OwnerOnly, SessionManager, action
 from nyx_sessions.stores.redis import RedisStore
 
 
@@ -36,26 +36,24 @@ class SharedCounter(AbstractSession[int]):
     async def start(self) -> None:
         self.data["count"] = 0
         self.data["served_by"] = []
-        assert self.start_interaction is not None
-        await self.start_interaction.response.send_message("Count: 0", view=self.view())
+        await self.reply(self.start_interaction, "Count: 0", view=self.view())
 
     def view(self, *, disabled: bool = False) -> discord.ui.View:
         view = discord.ui.View(timeout=None)
         view.add_item(
-            discord.ui.Button(
-                label="+1", disabled=disabled, custom_id=self.custom_id.push("inc").build()
-            )
+            discord.ui.Button(label="+1", disabled=disabled, custom_id=self.action_id("inc"))
         )
         return view
 
-    async def handle_button(self, interaction: discord.Interaction[Any]) -> bool:
+    @action("inc")
+    async def inc(self, interaction: discord.Interaction[Any]) -> None:
         self.data["count"] += 1
         shard = interaction.client.shard_id if interaction.client.shard_id is not None else 0
         self.data["served_by"].append(shard)
-        await interaction.response.edit_message(
-            content=f"Count: {self.data['count']} (this click was served by shard {shard})"
+        await self.edit(
+            interaction,
+            content=f"Count: {self.data['count']} (this click was served by shard {shard})",
         )
-        return True
 
     async def end(self) -> None:
         self.result = self.data["count"]
