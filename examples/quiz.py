@@ -59,8 +59,7 @@ class Quiz(ConversationSession[int]):
             else:
                 await answer.response.edit_message(content=text, view=view)
             answer = await self.wait_for(f"q{number}")
-            data: Any = answer.data
-            picked = self.manager.codec.create_iterator(data["custom_id"]).get_int_at(1)
+            picked = int(self.action_of(answer)[1])
             right = picked == question.answer
             score = self.result = score + int(right)
             verdict = "Right! " if right else f"No, it was {question.choices[question.answer]}. "

@@ -26,8 +26,8 @@ from .conversation_flow import (
 )
 from .conversation_log import ASK, Diverged, LogFull, Pending, input_entry
 from .end import EndCode
-from .errors import ConversationTimeout, MalformedCustomIdError
-from .inputs import ModalValues, custom_id_of, modal_values
+from .errors import ConversationTimeout
+from .inputs import ModalValues, modal_values
 from .responders import answer_ephemeral
 from .session import AbstractSession
 
@@ -139,7 +139,7 @@ class ConversationSession(AbstractSession[ResultT]):
         flow.asks += 1
         modal.custom_id = self.custom_id.push(ASK).push(number).build()
         # A click that opened the modal opens it again; a slash command has no component.
-        tokens = [] if interaction.type is _APPLICATION_COMMAND else self._tokens(interaction)
+        tokens = [] if interaction.type is _APPLICATION_COMMAND else self.action_of(interaction)
         reopen = tuple(tokens[:1])
         await interaction.response.send_modal(modal)
         while True:
@@ -258,7 +258,7 @@ class ConversationSession(AbstractSession[ResultT]):
         flow = await self._ready(interaction)
         if flow is None:
             return False
-        tokens = self._tokens(interaction)
+        tokens = self.action_of(interaction)
         pending = flow.pending
         if pending is None or not pending.accepts(tokens):
             await answer_ephemeral(interaction, self.not_now_text)
@@ -315,13 +315,6 @@ class ConversationSession(AbstractSession[ResultT]):
 
     def _author_data(self) -> dict[str, Any]:
         return copy.deepcopy({key: value for key, value in self.data.items() if key != KEY})
-
-    def _tokens(self, interaction: discord.Interaction[Any]) -> list[str]:
-        assert self.manager is not None
-        try:
-            return self.manager.codec.create_iterator(custom_id_of(interaction)).get_tokens()
-        except MalformedCustomIdError:
-            return []
 
     def _step(self) -> int:
         state = self.data.get(KEY)

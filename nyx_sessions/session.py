@@ -422,6 +422,28 @@ class AbstractSession(ABC, Generic[ResultT]):
             builder.push(token)
         return builder.build()
 
+    def action_of(self, interaction: discord.Interaction[Any]) -> list[str]:
+        """Return the action name and its arguments that ``interaction``'s custom id carries.
+
+        The inverse of :meth:`action_id`: ``action_id("page", 3)`` comes back as
+        ``["page", "3"]``. Empty for an interaction without a custom id of this
+        session's codec (a malformed one is logged).
+
+        Examples
+        --------
+        >>> answer = await self.wait_for("vote")  # doctest: +SKIP
+        >>> _, choice = self.action_of(answer)  # doctest: +SKIP
+        """
+        custom_id = custom_id_of(interaction)
+        if not custom_id:
+            return []
+        codec = self._manager.codec if self._manager is not None else _DEFAULT_CODEC
+        try:
+            return codec.create_iterator(custom_id).get_tokens()
+        except MalformedCustomIdError as error:
+            _log.warning("Session %s got a malformed custom id: %s", self.id, error)
+            return []
+
     @property
     def end_promise(self) -> asyncio.Future[SessionEndData[ResultT]]:
         """A future that resolves to :class:`~nyx_sessions.SessionEndData` when the session ends.
@@ -555,20 +577,14 @@ class AbstractSession(ABC, Generic[ResultT]):
         action of the session is answered with :attr:`unknown_action_message` (ephemeral) and
         logged.
         """
-        custom_id = custom_id_of(interaction)
-        codec = self._manager.codec if self._manager is not None else _DEFAULT_CODEC
-        try:
-            tokens = codec.create_iterator(custom_id).get_tokens()
-        except MalformedCustomIdError as error:
-            _log.warning("Session %s got a malformed custom id: %s", self.id, error)
-            tokens = []
+        tokens = self.action_of(interaction)
         method = self._actions.get(tokens[0]) if tokens else None
         if method is None:
             _log.warning(
                 "Session %s (%s) has no action for custom id %r (actions: %s)",
                 self.id,
                 self.session_type,
-                custom_id,
+                custom_id_of(interaction),
                 ", ".join(sorted(self._actions)) or "none",
             )
             await answer_ephemeral(interaction, self.unknown_action_message)
