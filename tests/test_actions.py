@@ -96,7 +96,6 @@ async def test_buttons_and_selects_dispatch_to_actions_with_arguments(
     assert message.content == "done"
 
 
-
 async def test_action_of_reads_back_what_action_id_built(
     offline: OfflineDiscord, manager: SessionManager
 ) -> None:
@@ -108,6 +107,7 @@ async def test_action_of_reads_back_what_action_id_built(
     assert session.action_of(picked.interaction) == ["colour"]
     command = await offline.slash_command(alice, "go", wait=False)
     assert session.action_of(command.interaction) == []  # no custom id at all
+
 
 async def test_an_id_naming_no_action_is_answered_and_logged(
     offline: OfflineDiscord, manager: SessionManager, caplog: pytest.LogCaptureFixture
