@@ -28,6 +28,7 @@ from aiohttp import web
 
 from nyx_sessions.http.bridge import FirstResponseAdapter, parse_interaction, use_adapter
 from nyx_sessions.http.signature import SignatureVerifier
+from nyx_sessions.tasks import Tasks
 
 if TYPE_CHECKING:
     from nyx_sessions.http.bridge import Answer, PendingAnswer
@@ -91,7 +92,7 @@ class InteractionsApp:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._deferrals: set[asyncio.Task[None]] = set()
+        self._deferrals = Tasks()
         self.app = web.Application(client_max_size=max_body_size)
         self.app[INTERACTIONS_APP] = self
         self.app.router.add_post(path, self._handle)
@@ -206,11 +207,9 @@ class InteractionsApp:
     def _start_deferral(
         self, interaction: discord.Interaction[Any], pending: PendingAnswer
     ) -> None:
-        task = asyncio.create_task(
-            self._defer(interaction, pending), name=f"nyx-sessions-http-defer-{interaction.id}"
+        self._deferrals.spawn(
+            self._defer(interaction, pending), f"nyx-sessions-http-defer-{interaction.id}"
         )
-        self._deferrals.add(task)
-        task.add_done_callback(self._deferral_done)
 
     async def _defer(self, interaction: discord.Interaction[Any], pending: PendingAnswer) -> None:
         _log.warning(
@@ -229,11 +228,6 @@ class InteractionsApp:
                 # failed: either way there is nothing to send back.
                 _log.error("interaction %s was not answered through the endpoint", interaction.id)
                 pending.answer.set_result(None)
-
-    def _deferral_done(self, task: asyncio.Task[None]) -> None:
-        self._deferrals.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _log.error("deferring an interaction failed", exc_info=task.exception())
 
     def __repr__(self) -> str:
         return f"<InteractionsApp path={self.path!r} in_flight={self._in_flight}>"
