@@ -32,6 +32,7 @@ from bench.common import (
     Tally,
     check_answered,
     clock_ns,
+    frozen_heap,
     gc_paused,
     median,
     new_manager,
@@ -210,26 +211,21 @@ async def precision(kit: PayloadKit, count: int) -> list[float]:
     # benchmarks left) is frozen, and so are the start interactions, built here all at
     # once (some millions of objects; a bot gets them one at a time, and its collector
     # frees each as it goes). They stay frozen until the last session has ended.
-    gc.collect()
-    gc.freeze()
-    rng = random.Random(SEED)
-    starts = [(kit.command(), base + 3.0 * rng.random()) for _ in range(count)]
-    gc.freeze()
-    SpreadSession.lateness, SpreadSession.all_ended = [], Tally(count)
-    began = time.time()
-    for interaction, ttl in starts:
-        session = SpreadSession(interaction)
-        session.ttl = ttl
-        await manager.start(session)
-    starting = time.time() - began
-    del starts, interaction, session
-    if starting > base:
-        report("", "(started after the first deadline: lateness counts it)")
-    try:
+    with frozen_heap():
+        rng = random.Random(SEED)
+        starts = [(kit.command(), base + 3.0 * rng.random()) for _ in range(count)]
+        gc.freeze()
+        SpreadSession.lateness, SpreadSession.all_ended = [], Tally(count)
+        began = time.time()
+        for interaction, ttl in starts:
+            session = SpreadSession(interaction)
+            session.ttl = ttl
+            await manager.start(session)
+        starting = time.time() - began
+        del starts, interaction, session
+        if starting > base:
+            report("", "(started after the first deadline: lateness counts it)")
         await asyncio.wait_for(SpreadSession.all_ended.done.wait(), base + 3.0 + 30.0)
-    finally:
-        gc.unfreeze()
-        gc.collect()
     report(f"{count:,} sessions started in", f"{starting:.2f} s", f"first TTL {base:.0f} s")
     await manager.aclose()
     return SpreadSession.lateness
