@@ -10,7 +10,11 @@ with payloads built and signed before the clock starts (signing is Discord's wor
   rate, and its CPU per interaction (``/proc``). Then the same signed payloads as PINGs
   (``"type": 1``), which the worker verifies, decodes and answers without the bot: their
   CPU is the cost of verification and HTTP (aiohttp's server, JSON), and its share of a
-  click's CPU is the figure with the target. Target: <= 30%.
+  click's CPU is the figure with the target. Target: <= 30%. The bot keeps its records
+  at one size here (``NYX_KEEP_CLICKS=0``), so that a click costs the same in every run.
+- *the floor*: the same PINGs to :mod:`bench.http_floor`, aiohttp and PyNaCl with no code
+  of ours (read, verify, answer): what the two libraries cost per request at the least,
+  and its share of a click.
 - *gateway path*: the same bot in this process, the same payloads through discord.py's
   gateway parser, answered by REST callback to the offline Discord (also in this
   process, so its server's cost is counted too).
@@ -38,6 +42,7 @@ import aiohttp
 import discord
 import orjson
 
+from bench.http_floor import FloorServer
 from bench.report import Row, fmt_rate, report, section
 from nyx_sessions.http.signature import SignatureVerifier
 from nyx_sessions.testing import OfflineDiscord, OfflineMessage, OfflineUser
@@ -224,6 +229,7 @@ async def run(quick: bool) -> list[Row]:
     redis.start()
     workers: list[Worker] = []
     balancers: list[Balancer] = []
+    floor: FloorServer | None = None
     rows: list[Row] = []
     try:
         async with HttpOfflineDiscord(url="http://127.0.0.1:1/") as offline:
@@ -233,12 +239,16 @@ async def run(quick: bool) -> list[Row]:
                 "REDIS_URL": redis.url,
                 "NYX_OFFLINE_API": offline.api_url,
                 "NYX_CLICK_WORK": "0",
+                "NYX_KEEP_CLICKS": "0",
             }
-            os.environ["REDIS_URL"], os.environ["NYX_CLICK_WORK"] = redis.url, "0"
+            os.environ.update({key: env[key] for key in ("NYX_CLICK_WORK", "NYX_KEEP_CLICKS")})
+            os.environ["REDIS_URL"] = redis.url
             log_dir = Path(tempfile.mkdtemp(prefix="nyx-bench-http-"))
             workers = [Worker(TARGET, env, log_dir) for _ in range(2)]
+            floor = FloorServer(offline.public_key)
             for worker in workers:
                 await asyncio.to_thread(worker.wait_until_up)
+            await asyncio.to_thread(floor.wait_until_up)
             offline.url = f"{workers[0].url}/interactions"
             started = []
             for index in range(SESSIONS):
@@ -250,17 +260,19 @@ async def run(quick: bool) -> list[Row]:
             async with aiohttp.ClientSession() as http:
                 pid, url = workers[0].pid, offline.url
                 await post_all(url, load.signed(200))  # warm up
-                clicks, pings = [], []
-                for _ in range(RUNS):  # interleaved, so that drift touches both alike
+                await post_all(floor.url, load.signed(200, ping=True), answer_type=1)
+                clicks, pings, floors = [], [], []
+                for _ in range(RUNS):  # interleaved, so that drift touches all alike
                     clicks.append(await cpu_per_request(pid, url, load.signed(count)))
-                    pings.append(
-                        await cpu_per_request(
-                            pid, url, load.signed(count, ping=True), answer_type=1
-                        )
+                    ping_requests = load.signed(count, ping=True)
+                    pings.append(await cpu_per_request(pid, url, ping_requests, answer_type=1))
+                    floors.append(
+                        await cpu_per_request(floor.pid, floor.url, ping_requests, answer_type=1)
                     )
                 click_cpu = statistics.median(cpu for cpu, _ in clicks)
                 one_rate = statistics.median(rate for _, rate in clicks)
                 ping_cpu = statistics.median(cpu for cpu, _ in pings)
+                floor_cpu = statistics.median(cpu for cpu, _ in floors)
                 signed = load.signed(500)
                 verify = verify_cost(offline.public_key, signed)
                 decode = decode_cost(signed)
@@ -284,6 +296,11 @@ async def run(quick: bool) -> list[Row]:
                     "  the same without JSON decoding (information)",
                     f"{(ping_cpu - decode) / click_cpu:.0%}",
                 )
+                report(
+                    "the floor: aiohttp + PyNaCl alone, per PING",
+                    f"{floor_cpu * 1e6:.0f} us",
+                    f"{floor_cpu / click_cpu:.0%} of a click",
+                )
                 rows.append(
                     Row(
                         "http: one worker (interactions/s)",
@@ -299,6 +316,12 @@ async def run(quick: bool) -> list[Row]:
                         f"{share:.0%}",
                         target="<= 30%",
                         passed=share <= 0.30,
+                    )
+                )
+                rows.append(
+                    Row(
+                        "http: the floor, aiohttp + PyNaCl alone, share of a click",
+                        f"{floor_cpu / click_cpu:.0%}",
                     )
                 )
 
@@ -346,6 +369,8 @@ async def run(quick: bool) -> list[Row]:
                     )
                 )
     finally:
+        if floor is not None:
+            floor.stop()
         for balancer in balancers:
             balancer.stop()
         for worker in workers:
