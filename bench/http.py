@@ -160,8 +160,9 @@ async def cpu_per_request(
     """POST ``requests``; return the worker's CPU seconds per request and the rate.
 
     The CPU is read ``settle`` seconds after the last answer, so that work the requests
-    leave for later (the manager's deferral watch lets go of each interaction 2.5 s
-    after it came) is counted with them, not with the next run.
+    leave for later (the manager's deferral watch drops each interaction's entry 2.5 s
+    after it came, the endpoint's cancelled 2.7 s timers come due) is counted with them,
+    not with the next run.
     """
     before = cpu_seconds(pid)
     elapsed = await post_all(url, requests, answer_type=answer_type)
