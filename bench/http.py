@@ -8,11 +8,12 @@ with payloads built and signed before the clock starts (signing is Discord's wor
 - *one worker*: clicks POSTed straight to a worker, 32 at a time over keep-alive
   connections (a bare HTTP/1.1 client, so that the load costs this process little); its
   rate, and its CPU per interaction (``/proc``, read 3.5 s after the last answer, so
-  that the work a click leaves for later is counted with it). Then the same signed payloads as PINGs
-  (``"type": 1``), which the worker verifies, decodes and answers without the bot: their
-  CPU is the cost of verification and HTTP (aiohttp's server, JSON), and its share of a
-  click's CPU is the figure with the target. Target: <= 30%. The bot keeps its records
-  at one size here (``NYX_KEEP_CLICKS=0``), so that a click costs the same in every run.
+  that the work a click leaves for later is counted with it). Then the same signed
+  payloads as PINGs (``"type": 1``), which the worker verifies, decodes and answers
+  without the bot: their CPU is the cost of verification and HTTP (aiohttp's server,
+  JSON), and its share of a click's CPU is the figure with the target. Target: <= 30%.
+  The bot keeps its records at one size here (``NYX_KEEP_CLICKS=0``), so that a click
+  costs the same in every run.
 - *the floor*: the same PINGs to :mod:`bench.http_floor`, aiohttp and PyNaCl with no code
   of ours (read, verify, answer): what the two libraries cost per request at the least,
   and its share of a click.
@@ -43,7 +44,6 @@ import aiohttp
 import discord
 import orjson
 
-from bench.http_floor import FloorServer
 from bench.report import Row, fmt_rate, report, section
 from nyx_sessions.http.signature import SignatureVerifier
 from nyx_sessions.testing import OfflineDiscord, OfflineMessage, OfflineUser
@@ -238,7 +238,7 @@ async def run(quick: bool) -> list[Row]:
     redis.start()
     workers: list[Worker] = []
     balancers: list[Balancer] = []
-    floor: FloorServer | None = None
+    floor: Worker | None = None
     rows: list[Row] = []
     try:
         async with HttpOfflineDiscord(url="http://127.0.0.1:1/") as offline:
@@ -250,14 +250,15 @@ async def run(quick: bool) -> list[Row]:
                 "NYX_CLICK_WORK": "0",
                 "NYX_KEEP_CLICKS": "0",
             }
-            os.environ.update({key: env[key] for key in ("NYX_CLICK_WORK", "NYX_KEEP_CLICKS")})
-            os.environ["REDIS_URL"] = redis.url
+            # For the bot of the gateway path, in this process.
+            os.environ.update(
+                {key: env[key] for key in ("REDIS_URL", "NYX_CLICK_WORK", "NYX_KEEP_CLICKS")}
+            )
             log_dir = Path(tempfile.mkdtemp(prefix="nyx-bench-http-"))
             workers = [Worker(TARGET, env, log_dir) for _ in range(2)]
-            floor = FloorServer(offline.public_key)
-            for worker in workers:
+            floor = Worker(offline.public_key, {}, log_dir, module="bench.http_floor")
+            for worker in [*workers, floor]:
                 await asyncio.to_thread(worker.wait_until_up)
-            await asyncio.to_thread(floor.wait_until_up)
             offline.url = f"{workers[0].url}/interactions"
             started = []
             for index in range(SESSIONS):
@@ -268,8 +269,9 @@ async def run(quick: bool) -> list[Row]:
             load = Load(offline, started)
             async with aiohttp.ClientSession() as http:
                 pid, url = workers[0].pid, offline.url
+                floor_url = f"{floor.url}/interactions"
                 await post_all(url, load.signed(200))  # warm up
-                await post_all(floor.url, load.signed(200, ping=True), answer_type=1)
+                await post_all(floor_url, load.signed(200, ping=True), answer_type=1)
                 clicks, pings, floors = [], [], []
                 for _ in range(RUNS):  # interleaved, so that drift touches all alike
                     clicks.append(
@@ -278,7 +280,7 @@ async def run(quick: bool) -> list[Row]:
                     ping_requests = load.signed(count, ping=True)
                     pings.append(await cpu_per_request(pid, url, ping_requests, answer_type=1))
                     floors.append(
-                        await cpu_per_request(floor.pid, floor.url, ping_requests, answer_type=1)
+                        await cpu_per_request(floor.pid, floor_url, ping_requests, answer_type=1)
                     )
                 click_cpu = statistics.median(cpu for cpu, _ in clicks)
                 one_rate = statistics.median(rate for _, rate in clicks)

@@ -1,6 +1,8 @@
 """The floor of a signed HTTP interaction: aiohttp's web.Application and PyNaCl, alone.
 
-``python -m bench.http_floor PORT PUBLIC_KEY`` serves one ``POST /interactions`` route
+``python -m bench.http_floor PUBLIC_KEY --port PORT`` (run as a
+:class:`tests.http.cluster.Worker` with ``module="bench.http_floor"``) serves one
+``POST /interactions`` route
 that reads the body, checks its Ed25519 signature with PyNaCl's ``VerifyKey`` and
 answers a constant PONG, and ``GET /healthz``. No code of nyx-sessions runs in it: its
 CPU per request is what any endpoint built on these two libraries costs at the least,
@@ -9,41 +11,14 @@ the floor under the interactions endpoint's PING (see :mod:`bench.http`).
 
 from __future__ import annotations
 
-import subprocess
+import argparse
 import sys
 
 from aiohttp import web
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-from tests.http.cluster import ROOT, free_port, wait_until_up
-
 PONG = b'{"type":1}'
-
-
-class FloorServer:
-    """The bare endpoint in a process of its own, on a free loopback port."""
-
-    def __init__(self, public_key: str) -> None:
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.http_floor", str(self.port), public_key], cwd=ROOT
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/interactions"
-
-    def wait_until_up(self) -> None:
-        wait_until_up(f"http://127.0.0.1:{self.port}/healthz", self.process)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
 
 
 def create_app(public_key: str) -> web.Application:
@@ -69,8 +44,13 @@ def create_app(public_key: str) -> web.Application:
 
 
 def main(argv: list[str]) -> None:
-    port, public_key = int(argv[0]), argv[1]
-    web.run_app(create_app(public_key), host="127.0.0.1", port=port, access_log=None, print=None)
+    parser = argparse.ArgumentParser(prog="python -m bench.http_floor", description=__doc__)
+    parser.add_argument("public_key", help="the key the requests are signed with (hex)")
+    parser.add_argument("--port", type=int, required=True, help="127.0.0.1 port to listen on")
+    args = parser.parse_args(argv)
+    web.run_app(
+        create_app(args.public_key), host="127.0.0.1", port=args.port, access_log=None, print=None
+    )
 
 
 if __name__ == "__main__":

@@ -49,14 +49,25 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 6
 
 
 class Worker:
-    """One ``python -m nyx_sessions serve`` process on a loopback port."""
+    """One ``python -m nyx_sessions serve`` process on a loopback port.
 
-    def __init__(self, target: str, env: dict[str, str], log_dir: Path) -> None:
+    ``module`` runs another server with the same command line instead:
+    ``python -m MODULE TARGET --port PORT``, which answers ``GET /healthz``.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        module: str = "nyx_sessions serve",
+    ) -> None:
         self.port = free_port()
         self.log = log_dir / f"worker-{self.port}.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "nyx_sessions", "serve", target, "--port", str(self.port)],
+                [sys.executable, "-m", *module.split(), target, "--port", str(self.port)],
                 cwd=ROOT,
                 env={**os.environ, **env},
                 stdout=log,
